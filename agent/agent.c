@@ -1,0 +1,438 @@
+/* agent.c - the agent's connection to the coordinator: registration,
+ * heartbeats and the dispatch of control messages to the executor. */
+#include "agent/agent_int.h"
+
+#include "common/cl_heap.h"
+#include "common/cl_log.h"
+#include "common/cl_time.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+#include <zmq.h>
+
+static int mkdir_p(const char *path)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return cl_err_from_errno(errno);
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return cl_err_from_errno(errno);
+    return 0;
+}
+
+int agent__send(agent *a, Couler__MsgType type, const ProtobufCMessage *m)
+{
+    uint8_t *buf;
+    size_t len;
+    int rv = cl_env_pack(type, ++a->next_req, m, &buf, &len);
+    if (rv != 0)
+        return rv;
+    const void *parts[1] = {buf};
+    size_t lens[1] = {len};
+    rv = cl_zsock_send(&a->zs, 1, parts, lens);
+    cl_free(buf);
+    return rv;
+}
+
+static void fill_summary(agent *a)
+{
+    Couler__NodeSummary *s = &a->summary;
+    couler__node_summary__init(s);
+    if (gethostname(a->summary_host, sizeof(a->summary_host) - 1) != 0)
+        snprintf(a->summary_host, sizeof(a->summary_host), "unknown");
+    s->hostname = a->summary_host;
+    long pus = sysconf(_SC_NPROCESSORS_ONLN);
+    s->pus = pus > 0 ? (uint32_t)pus : 1;
+    s->cores = s->pus;
+    s->packages = 1;
+    s->numa_nodes = 1;
+    struct sysinfo si;
+    if (sysinfo(&si) == 0)
+        s->memory_bytes = (uint64_t)si.totalram * si.mem_unit;
+}
+
+static void send_register(agent *a)
+{
+    Couler__AgentRegister reg = COULER__AGENT_REGISTER__INIT;
+    reg.node_id = a->node_id;
+    reg.boot_id = a->boot_id;
+    reg.summary = &a->summary;
+    reg.model.data = a->model;
+    reg.model.len = a->model_len;
+    reg.max_steps = a->cfg.max_steps;
+    reg.version = "0.1.0";
+
+    size_t nl = a->cfg.nlabels;
+    Couler__KV *kvs = cl_calloc(nl ? nl : 1, sizeof(*kvs));
+    Couler__KV **kvp = cl_calloc(nl ? nl : 1, sizeof(*kvp));
+    char **names = cl_calloc(nl ? nl : 1, sizeof(char *));
+    size_t nrun = HASH_COUNT(a->steps);
+    Couler__RunningStep *rs = cl_calloc(nrun ? nrun : 1, sizeof(*rs));
+    Couler__RunningStep **rsp = cl_calloc(nrun ? nrun : 1, sizeof(*rsp));
+    if (!kvs || !kvp || !names || !rs || !rsp)
+        goto out;
+    for (size_t i = 0; i < nl; i++) {
+        couler__kv__init(&kvs[i]);
+        const char *eq = strchr(a->labels[i], '=');
+        names[i] = cl_strndup(a->labels[i],
+                              eq ? (size_t)(eq - a->labels[i])
+                                 : strlen(a->labels[i]));
+        kvs[i].name = names[i] ? names[i] : "";
+        kvs[i].value = eq ? (char *)eq + 1 : "";
+        kvp[i] = &kvs[i];
+    }
+    reg.labels = kvp;
+    reg.n_labels = nl;
+    size_t i = 0;
+    for (agent_step *s = a->steps; s != NULL; s = s->hh.next, i++) {
+        couler__running_step__init(&rs[i]);
+        rs[i].attempt_id = s->attempt_id;
+        rs[i].log_offset = s->log_size;
+        rs[i].finished = s->state == AGENT_STEP_EXITED;
+        rsp[i] = &rs[i];
+    }
+    reg.running = rsp;
+    reg.n_running = nrun;
+    int rv = agent__send(a, COULER__MSG_TYPE__MSG_AGENT_REGISTER, &reg.base);
+    if (rv != 0 && rv != CL_EAGAIN)
+        CL_WARN("register: %s", cl_strerror(rv));
+out:
+    for (size_t j = 0; names && j < nl; j++)
+        cl_free(names[j]);
+    cl_free(names);
+    cl_free(kvs);
+    cl_free(kvp);
+    cl_free(rs);
+    cl_free(rsp);
+}
+
+static void send_heartbeat(agent *a)
+{
+    Couler__Heartbeat hb = COULER__HEARTBEAT__INIT;
+    hb.node_id = a->node_id;
+    size_t n = HASH_COUNT(a->steps);
+    char **ids = cl_calloc(n ? n : 1, sizeof(char *));
+    if (ids == NULL)
+        return;
+    size_t i = 0;
+    for (agent_step *s = a->steps; s != NULL; s = s->hh.next)
+        if (s->state == AGENT_STEP_RUNNING)
+            ids[i++] = s->attempt_id;
+    hb.running = ids;
+    hb.n_running = i;
+    agent__send(a, COULER__MSG_TYPE__MSG_HEARTBEAT, &hb.base);
+    cl_free(ids);
+}
+
+static void on_register_ack(agent *a, Couler__RegisterAck *ack)
+{
+    if (!ack->accepted) {
+        /* The coordinator does not know us (it restarted, or we were
+         * declared lost): register again at once. */
+        if (a->registered)
+            CL_INFO("coordinator asks to register again: %s", ack->reason);
+        a->registered = false;
+        send_register(a);
+        return;
+    }
+    if (!a->registered)
+        CL_INFO("registered with the coordinator as '%s'", a->node_id);
+    a->registered = true;
+    /* Reconcile: what the coordinator knows it has of each step's log, and
+     * which steps it no longer wants. */
+    agent_step *s, *tmp;
+    HASH_ITER(hh, a->steps, s, tmp)
+    {
+        Couler__RunningStep *known = NULL;
+        for (size_t i = 0; i < ack->n_known; i++)
+            if (strcmp(ack->known[i]->attempt_id, s->attempt_id) == 0)
+                known = ack->known[i];
+        if (known == NULL) {
+            if (s->state == AGENT_STEP_RUNNING)
+                agent__step_cancel(a, s, "unknown to the coordinator");
+            else
+                agent__step_ack(a, s); /* already recorded there */
+            continue;
+        }
+        if (known->log_offset <= s->log_size)
+            s->log_sent = known->log_offset;
+    }
+    agent__flush_logs(a);
+    agent__resend_reports(a);
+}
+
+static void on_message(cl_zsock *zs, const cl_zframes *f)
+{
+    agent *a = zs->data;
+    if (f->nframes != 1) {
+        a->bad_frames++;
+        return;
+    }
+    Couler__MsgType type;
+    uint64_t rid;
+    ProtobufCMessage *m;
+    cl_errmsg err;
+    int rv = cl_env_unpack(f->data[0], f->len[0], &type, &rid, &m, &err);
+    if (rv != 0) {
+        a->bad_frames++;
+        CL_WARN("dropped a message from the coordinator: %s", err.msg);
+        return;
+    }
+    a->last_heard = cl_now_ms();
+    switch (type) {
+    case COULER__MSG_TYPE__MSG_REGISTER_ACK:
+        on_register_ack(a, (Couler__RegisterAck *)m);
+        break;
+    case COULER__MSG_TYPE__MSG_HEARTBEAT:
+        break;
+    case COULER__MSG_TYPE__MSG_STEP_ASSIGN: {
+        Couler__StepAssign *as = (Couler__StepAssign *)m;
+        agent_step *s;
+        HASH_FIND_STR(a->steps, as->attempt_id, s);
+        if (s != NULL)
+            break; /* a duplicate: we already run or ran it */
+        rv = agent__step_start(a, as);
+        if (rv == 0)
+            m = NULL; /* the step owns the message now */
+        break;
+    }
+    case COULER__MSG_TYPE__MSG_STEP_ACK: {
+        Couler__StepAck *ack = (Couler__StepAck *)m;
+        agent_step *s;
+        HASH_FIND_STR(a->steps, ack->attempt_id, s);
+        if (s != NULL && s->state == AGENT_STEP_EXITED)
+            agent__step_ack(a, s);
+        break;
+    }
+    case COULER__MSG_TYPE__MSG_STEP_CANCEL: {
+        Couler__StepCancel *c = (Couler__StepCancel *)m;
+        agent_step *s;
+        HASH_FIND_STR(a->steps, c->attempt_id, s);
+        if (s != NULL && s->state == AGENT_STEP_RUNNING)
+            agent__step_cancel(a, s, c->reason);
+        break;
+    }
+    default:
+        a->bad_frames++;
+        CL_WARN("unexpected %s from the coordinator",
+                cl_env_descriptor(type)->short_name);
+        break;
+    }
+    cl_env_free(m);
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+    agent *a = t->data;
+    int64_t now = cl_now_ms();
+    unsigned hb = a->cfg.heartbeat_ms;
+    if (a->registered && now - a->last_heard > 3 * (int64_t)hb) {
+        CL_WARN("no word from the coordinator for %lld ms; registering "
+                "again",
+                (long long)(now - a->last_heard));
+        a->registered = false;
+    }
+    if (!a->registered)
+        send_register(a);
+    else
+        send_heartbeat(a);
+}
+
+static void on_flush(uv_timer_t *t)
+{
+    agent__flush_logs(t->data);
+}
+
+int agent_new(uv_loop_t *loop, void *zctx, const agent_config *cfg,
+              agent **out, cl_errmsg *err)
+{
+    agent *a = cl_calloc(1, sizeof(*a));
+    if (a == NULL)
+        return CL_ENOMEM;
+    a->loop = loop;
+    a->cfg = *cfg;
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    a->node_id = cl_strdup(cfg->node_id ? cfg->node_id : host);
+    a->data_dir = cl_strdup(cfg->data_dir ? cfg->data_dir : "/var/lib/couler");
+    a->coord = cl_strdup(cfg->coord ? cfg->coord : "tcp://127.0.0.1:7701");
+    a->topology = cl_strdup(cfg->topology);
+    a->exec_path = cl_strdup(cfg->exec_path);
+    a->labels = cl_calloc(cfg->nlabels + 1, sizeof(char *));
+    if (!a->node_id || !a->data_dir || !a->coord || !a->labels)
+        goto oom;
+    for (size_t i = 0; i < cfg->nlabels; i++) {
+        if (strchr(cfg->labels[i], '=') == NULL) {
+            cl_errmsg_set(err, "label '%s' is not key=value", cfg->labels[i]);
+            agent_close(a, NULL, NULL);
+            return CL_EINVAL;
+        }
+        if ((a->labels[i] = cl_strdup(cfg->labels[i])) == NULL)
+            goto oom;
+    }
+    if (a->cfg.heartbeat_ms == 0)
+        a->cfg.heartbeat_ms = 1000;
+    fill_summary(a);
+    if (a->cfg.max_steps == 0)
+        a->cfg.max_steps = a->summary.pus;
+    uint8_t rnd[16];
+    randombytes_buf(rnd, sizeof(rnd));
+    for (int i = 0; i < 16; i++)
+        snprintf(a->boot_id + 2 * i, 3, "%02x", rnd[i]);
+    if (zctx == NULL) {
+        a->zctx = zmq_ctx_new();
+        a->own_zctx = true;
+    } else {
+        a->zctx = zctx;
+    }
+    *out = a;
+    return 0;
+oom:
+    cl_errmsg_set(err, "out of memory");
+    agent_close(a, NULL, NULL);
+    return CL_ENOMEM;
+}
+
+int agent_start(agent *a, cl_errmsg *err)
+{
+    char path[PATH_MAX];
+    int rv = mkdir_p(a->data_dir);
+    if (rv == 0) {
+        snprintf(path, sizeof(path), "%s/steps", a->data_dir);
+        rv = mkdir_p(path);
+    }
+    if (rv != 0) {
+        cl_errmsg_set(err, "data dir '%s': %s", a->data_dir,
+                      cl_strerror(rv));
+        return rv;
+    }
+    rv = agent__load_reports(a);
+    if (rv != 0) {
+        cl_errmsg_set(err, "reading unacknowledged reports in '%s': %s",
+                      a->data_dir, cl_strerror(rv));
+        return rv;
+    }
+    a->dealer = zmq_socket(a->zctx, ZMQ_DEALER);
+    if (a->dealer == NULL) {
+        cl_errmsg_set(err, "zmq socket: %s", zmq_strerror(zmq_errno()));
+        return CL_EZMQ;
+    }
+    zmq_setsockopt(a->dealer, ZMQ_ROUTING_ID, a->node_id,
+                   strlen(a->node_id));
+    int linger = 1000, ivl = 200, hwm = 100000;
+    zmq_setsockopt(a->dealer, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(a->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+    zmq_setsockopt(a->dealer, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    if (zmq_connect(a->dealer, a->coord) != 0) {
+        cl_errmsg_set(err, "cannot connect to '%s': %s", a->coord,
+                      zmq_strerror(zmq_errno()));
+        return CL_EINVAL;
+    }
+    a->zs.data = a;
+    rv = cl_zsock_init(a->loop, &a->zs, a->dealer, on_message);
+    if (rv == 0)
+        rv = cl_zsock_start(&a->zs);
+    if (rv != 0) {
+        cl_errmsg_set(err, "event loop: %s", cl_strerror(rv));
+        return rv;
+    }
+    uv_timer_init(a->loop, &a->hb_timer);
+    a->hb_timer.data = a;
+    uv_timer_init(a->loop, &a->flush_timer);
+    a->flush_timer.data = a;
+    a->open_handles += 2;
+    send_register(a);
+    uv_timer_start(&a->hb_timer, on_heartbeat, a->cfg.heartbeat_ms,
+                   a->cfg.heartbeat_ms);
+    uv_timer_start(&a->flush_timer, on_flush, AGENT_LOG_FLUSH_MS,
+                   AGENT_LOG_FLUSH_MS);
+    CL_INFO("agent '%s' up: data %s, coordinator %s, %u PUs, max %u steps",
+            a->node_id, a->data_dir, a->coord, a->summary.pus,
+            a->cfg.max_steps);
+    return 0;
+}
+
+const char *agent_node_id(const agent *a)
+{
+    return a->node_id;
+}
+
+static void agent_free(agent *a)
+{
+    if (a->dealer)
+        zmq_close(a->dealer);
+    if (a->own_zctx && a->zctx)
+        zmq_ctx_term(a->zctx);
+    cl_free(a->node_id);
+    cl_free(a->data_dir);
+    cl_free(a->coord);
+    cl_free(a->topology);
+    cl_free(a->exec_path);
+    if (a->labels)
+        for (size_t i = 0; i < a->cfg.nlabels; i++)
+            cl_free(a->labels[i]);
+    cl_free(a->labels);
+    cl_free(a->model);
+    void (*cb)(agent *, void *) = a->close_cb;
+    void *data = a->close_data;
+    cl_free(a);
+    if (cb)
+        cb(NULL, data);
+}
+
+static void maybe_finish_close(agent *a)
+{
+    if (a->open_handles == 0 && a->steps == NULL)
+        agent_free(a);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    agent *a = h->data;
+    a->open_handles--;
+    maybe_finish_close(a);
+}
+
+static void on_zs_closed(cl_zsock *zs)
+{
+    agent *a = zs->data;
+    a->open_handles--;
+    maybe_finish_close(a);
+}
+
+void agent__steps_closed(agent *a)
+{
+    if (a->closing)
+        maybe_finish_close(a);
+}
+
+void agent_close(agent *a, void (*cb)(agent *a, void *data), void *data)
+{
+    if (a->closing)
+        return;
+    a->closing = true;
+    a->close_cb = cb;
+    a->close_data = data;
+    if (a->dealer == NULL) { /* never started */
+        agent_free(a);
+        return;
+    }
+    agent__flush_logs(a);
+    agent__steps_close(a);
+    a->open_handles++; /* the zsock */
+    cl_zsock_close(&a->zs, on_zs_closed);
+    uv_close((uv_handle_t *)&a->hb_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&a->flush_timer, on_handle_closed);
+}

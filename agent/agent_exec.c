@@ -1,0 +1,811 @@
+/* agent_exec.c - running steps: spawn, capture, report.
+ *
+ * Each step runs in <data>/steps/<attempt>/ (its working directory is
+ * work/ there unless the template names one). stdout and stderr go through
+ * pipes into one log file, streamed to the coordinator by byte offset so a
+ * reconnect resends only what is missing; stdout is also kept (its last
+ * 256 KiB) as outputs.result. On exit the agent reads the output parameter
+ * files, builds a StepExited report, writes it to report.pb (fsync + rename)
+ * and sends it once every log byte has been sent. The report is resent
+ * until the coordinator acknowledges it; then the step directory goes.
+ */
+#include "agent/agent_int.h"
+
+#include "common/cl_heap.h"
+#include "common/cl_log.h"
+#include "common/cl_time.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define KILL_GRACE_MS 2000
+
+static int rm_cb(const char *path, const struct stat *sb, int flag,
+                 struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void rm_rf(const char *path)
+{
+    nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int write_file(const char *path, const void *data, size_t len,
+                      int mode, bool sync)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return cl_err_from_errno(errno);
+    const uint8_t *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return cl_err_from_errno(e);
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (sync && fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return cl_err_from_errno(e);
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return cl_err_from_errno(e);
+    }
+    return 0;
+}
+
+/* Read a whole (small) file; *out is cl_malloc'd and NUL-terminated. */
+static int read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cl_err_from_errno(errno);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return CL_EINVAL;
+    }
+    if ((size_t)st.st_size > max) {
+        close(fd);
+        return CL_ETOOBIG;
+    }
+    char *buf = cl_malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        close(fd);
+        return CL_ENOMEM;
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            break;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+static void step_free(agent_step *s)
+{
+    agent *a = s->a;
+    HASH_DEL(a->steps, s);
+    if (s->log_fd >= 0)
+        close(s->log_fd);
+    cl_env_free(&s->assign->base);
+    cl_buf_free(&s->out_tail);
+    cl_free(s->report);
+    cl_free(s->attempt_id);
+    cl_free(s);
+    agent__steps_closed(a);
+}
+
+static void on_step_handle_closed(uv_handle_t *h)
+{
+    agent_step *s = h->data;
+    if (--s->open_handles == 0 && s->state == AGENT_STEP_EXITED &&
+        s->report == NULL)
+        step_free(s);
+    else if (s->open_handles == 0 && s->a->closing)
+        step_free(s);
+}
+
+static void close_step_handles(agent_step *s)
+{
+    uv_handle_t *hs[] = {(uv_handle_t *)&s->proc, (uv_handle_t *)&s->out_pipe,
+                         (uv_handle_t *)&s->err_pipe,
+                         (uv_handle_t *)&s->deadline};
+    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
+        if (hs[i]->data == s && !uv_is_closing(hs[i]))
+            uv_close(hs[i], on_step_handle_closed);
+}
+
+/* ---- logs ---------------------------------------------------------------*/
+
+static void log_append(agent_step *s, const char *data, size_t len)
+{
+    if (s->log_fd < 0)
+        return;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(s->log_fd, data + off, len - off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            CL_WARN("step %s: log write failed: %s", s->attempt_id,
+                    strerror(errno));
+            return;
+        }
+        off += (size_t)n;
+    }
+    s->log_size += len;
+}
+
+/* Send up to a bounded amount of unsent log; returns true when caught up. */
+static bool flush_step_log(agent *a, agent_step *s)
+{
+    if (s->log_fd < 0)
+        return true;
+    static char chunk[AGENT_LOG_CHUNK];
+    for (int i = 0; i < 16 && s->log_sent < s->log_size; i++) {
+        uint64_t want = s->log_size - s->log_sent;
+        if (want > AGENT_LOG_CHUNK)
+            want = AGENT_LOG_CHUNK;
+        ssize_t n = pread(s->log_fd, chunk, (size_t)want, (off_t)s->log_sent);
+        if (n <= 0)
+            return false;
+        Couler__StepLog m = COULER__STEP_LOG__INIT;
+        m.attempt_id = s->attempt_id;
+        m.offset = s->log_sent;
+        m.data.data = (uint8_t *)chunk;
+        m.data.len = (size_t)n;
+        if (agent__send(a, COULER__MSG_TYPE__MSG_STEP_LOG, &m.base) != 0)
+            return false;
+        s->log_sent += (uint64_t)n;
+    }
+    return s->log_sent >= s->log_size;
+}
+
+static void send_report(agent *a, agent_step *s)
+{
+    if (s->report == NULL || !a->registered)
+        return;
+    if (!flush_step_log(a, s))
+        return; /* logs first, so the record is complete when it ends */
+    const void *parts[1] = {s->report};
+    size_t lens[1] = {s->report_len};
+    cl_zsock_send(&a->zs, 1, parts, lens);
+}
+
+void agent__flush_logs(agent *a)
+{
+    if (!a->registered)
+        return;
+    for (agent_step *s = a->steps; s != NULL; s = s->hh.next)
+        flush_step_log(a, s);
+}
+
+void agent__resend_reports(agent *a)
+{
+    for (agent_step *s = a->steps; s != NULL; s = s->hh.next)
+        if (s->state == AGENT_STEP_EXITED)
+            send_report(a, s);
+}
+
+/* ---- outputs and the report ---------------------------------------------*/
+
+static const char *host_path(agent_step *s, const char *path, char *buf,
+                             size_t len)
+{
+    /* Without a private view the step wrote straight to the host; relative
+     * paths are relative to its working directory. */
+    if (path[0] == '/')
+        return path;
+    const char *wd = s->assign->working_dir;
+    if (wd && wd[0])
+        snprintf(buf, len, "%s/%s", wd, path);
+    else
+        snprintf(buf, len, "%s/work/%s", s->dir, path);
+    return buf;
+}
+
+static void finish_step(agent_step *s)
+{
+    agent *a = s->a;
+    Couler__StepExited ex = COULER__STEP_EXITED__INIT;
+    ex.attempt_id = s->attempt_id;
+    ex.finished_at = cl_wall_ms();
+    char msg[512] = "";
+    int code = -1;
+    int phase;
+    if (s->term_signal != 0) {
+        code = 128 + s->term_signal;
+    } else {
+        code = (int)s->exit_status;
+    }
+    if (s->deadline_hit) {
+        phase = 3; /* Failed */
+        snprintf(msg, sizeof(msg),
+                 "Pod was active on the node longer than the specified "
+                 "deadline");
+    } else if (s->cancelled) {
+        phase = 3;
+        snprintf(msg, sizeof(msg), "%s", s->cancel_reason);
+    } else if (code == 0) {
+        phase = 2; /* Succeeded */
+    } else if (s->exit_status == 127 && s->term_signal == 0 &&
+               s->log_size == 0 && s->started_at == 0) {
+        phase = 4; /* Error: never started */
+        snprintf(msg, sizeof(msg), "cannot start the step");
+    } else {
+        phase = 3;
+        snprintf(msg, sizeof(msg), "Error (exit code %d)", code);
+    }
+    ex.phase = phase;
+    ex.exit_code = code;
+    ex.message = msg;
+
+    /* outputs.result: stdout with one trailing newline removed. */
+    size_t rlen = s->out_tail.len;
+    if (rlen > 0 && s->out_tail.data[rlen - 1] == '\n')
+        rlen--;
+    ex.result.data = (uint8_t *)(s->out_tail.data ? s->out_tail.data : "");
+    ex.result.len = rlen;
+    ex.has_result = true;
+
+    /* Output parameters: the file's content, one trailing newline
+     * removed for convenience (as Argo does). Missing files are left out:
+     * the engine applies valueFrom.default or fails the node. */
+    size_t np = s->assign->n_out_params;
+    Couler__KV *kvs = cl_calloc(np ? np : 1, sizeof(*kvs));
+    Couler__KV **kvp = cl_calloc(np ? np : 1, sizeof(*kvp));
+    char **vals = cl_calloc(np ? np : 1, sizeof(char *));
+    size_t nk = 0;
+    for (size_t i = 0; kvs && kvp && vals && i < np; i++) {
+        Couler__OutputParam *op = s->assign->out_params[i];
+        char pbuf[PATH_MAX];
+        char *val;
+        size_t vlen;
+        if (read_file(host_path(s, op->path, pbuf, sizeof(pbuf)),
+                      AGENT_RESULT_MAX, &val, &vlen) != 0)
+            continue;
+        if (vlen > 0 && val[vlen - 1] == '\n')
+            val[--vlen] = '\0';
+        vals[nk] = val;
+        couler__kv__init(&kvs[nk]);
+        kvs[nk].name = op->name;
+        kvs[nk].value = val;
+        kvp[nk] = &kvs[nk];
+        nk++;
+    }
+    ex.params = kvp;
+    ex.n_params = nk;
+    ex.log_size = s->log_size;
+
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rv = cl_env_pack(COULER__MSG_TYPE__MSG_STEP_EXITED, 0, &ex.base, &buf,
+                         &len);
+    for (size_t i = 0; i < nk; i++)
+        cl_free(vals[i]);
+    cl_free(vals);
+    cl_free(kvs);
+    cl_free(kvp);
+    if (rv != 0) {
+        CL_ERROR("step %s: cannot encode its report: %s", s->attempt_id,
+                 cl_strerror(rv));
+        return;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/report.pb", s->dir);
+    rv = write_file(path, buf, len, 0644, true);
+    if (rv != 0)
+        CL_WARN("step %s: cannot persist its report (%s); it is kept in "
+                "memory until acknowledged",
+                s->attempt_id, cl_strerror(rv));
+    s->report = buf;
+    s->report_len = len;
+    s->state = AGENT_STEP_EXITED;
+    if (a->running > 0)
+        a->running--;
+    CL_INFO("step %s (%s) exited: %s%s%s", s->attempt_id,
+            s->assign->node_name, phase == 2 ? "Succeeded" : "Failed",
+            msg[0] ? ", " : "", msg);
+    close_step_handles(s);
+    send_report(a, s);
+}
+
+static void maybe_finish(agent_step *s)
+{
+    if (s->proc_exited && s->pipes_open == 0 && s->state == AGENT_STEP_RUNNING)
+        finish_step(s);
+}
+
+/* ---- process callbacks ---------------------------------------------------*/
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    static char slab[65536];
+    buf->base = slab;
+    buf->len = sizeof(slab);
+}
+
+static void keep_tail(cl_buf *b, const char *data, size_t len)
+{
+    cl_buf_append(b, data, len);
+    if (b->len > 2 * AGENT_RESULT_MAX) {
+        size_t drop = b->len - AGENT_RESULT_MAX;
+        memmove(b->data, b->data + drop, b->len - drop);
+        b->len -= drop;
+        b->data[b->len] = '\0';
+    }
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    agent_step *s = st->data;
+    if (n > 0) {
+        log_append(s, buf->base, (size_t)n);
+        if (st == (uv_stream_t *)&s->out_pipe)
+            keep_tail(&s->out_tail, buf->base, (size_t)n);
+        return;
+    }
+    if (n < 0) {
+        uv_read_stop(st);
+        s->pipes_open--;
+        maybe_finish(s);
+    }
+}
+
+/* The step's main process is gone but something it started still holds
+ * stdout or stderr open: stop waiting for that after a grace period, as a
+ * container runtime does when the main process exits. */
+static void on_drain_timeout(uv_timer_t *t)
+{
+    agent_step *s = t->data;
+    if (s->pipes_open == 0)
+        return;
+    uv_read_stop((uv_stream_t *)&s->out_pipe);
+    uv_read_stop((uv_stream_t *)&s->err_pipe);
+    s->pipes_open = 0;
+    maybe_finish(s);
+}
+
+static void on_proc_exit(uv_process_t *p, int64_t status, int sig)
+{
+    agent_step *s = p->data;
+    s->proc_exited = true;
+    s->exit_status = status;
+    s->term_signal = sig;
+    uv_timer_stop(&s->deadline);
+    if (s->pipes_open > 0)
+        uv_timer_start(&s->deadline, on_drain_timeout, KILL_GRACE_MS, 0);
+    /* Trim the kept stdout to the last 256 KiB. */
+    if (s->out_tail.len > AGENT_RESULT_MAX) {
+        size_t drop = s->out_tail.len - AGENT_RESULT_MAX;
+        memmove(s->out_tail.data, s->out_tail.data + drop,
+                s->out_tail.len - drop);
+        s->out_tail.len -= drop;
+        s->out_tail.data[s->out_tail.len] = '\0';
+    }
+    maybe_finish(s);
+}
+
+static void on_kill_timer(uv_timer_t *t)
+{
+    agent_step *s = t->data;
+    if (!s->proc_exited && s->proc.pid > 0)
+        kill(-s->proc.pid, SIGKILL);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    agent_step *s = t->data;
+    if (s->proc_exited)
+        return;
+    s->deadline_hit = true;
+    kill(-s->proc.pid, SIGTERM);
+    uv_timer_start(&s->deadline, on_kill_timer, KILL_GRACE_MS, 0);
+}
+
+void agent__step_cancel(agent *a, agent_step *s, const char *reason)
+{
+    (void)a;
+    if (s->proc_exited || s->cancelled)
+        return;
+    s->cancelled = true;
+    snprintf(s->cancel_reason, sizeof(s->cancel_reason), "%s",
+             reason && reason[0] ? reason : "cancelled");
+    CL_INFO("step %s: cancelling (%s)", s->attempt_id, s->cancel_reason);
+    kill(-s->proc.pid, SIGTERM);
+    uv_timer_stop(&s->deadline);
+    uv_timer_start(&s->deadline, on_kill_timer, KILL_GRACE_MS, 0);
+}
+
+void agent__step_ack(agent *a, agent_step *s)
+{
+    (void)a;
+    cl_free(s->report);
+    s->report = NULL;
+    rm_rf(s->dir);
+    if (s->open_handles == 0)
+        step_free(s);
+}
+
+/* ---- start ---------------------------------------------------------------*/
+
+static char *kv_string(const char *k, const char *v)
+{
+    size_t n = strlen(k) + strlen(v) + 2;
+    char *s = cl_malloc(n);
+    if (s)
+        snprintf(s, n, "%s=%s", k, v);
+    return s;
+}
+
+/* Environment: the agent's own (so PATH and friends work as on the host),
+ * then Couler's, then the template's, later entries winning. */
+static char **build_env(agent *a, const Couler__StepAssign *as)
+{
+    size_t n0 = 0;
+    while (environ[n0])
+        n0++;
+    size_t extra = as->n_env + 8 + (as->binding ? as->binding->n_env : 0);
+    char **env = cl_calloc(n0 + extra + 1, sizeof(char *));
+    if (env == NULL)
+        return NULL;
+    size_t n = 0;
+    struct {
+        const char *k, *v;
+    } ours[] = {{"COULER_WORKFLOW", as->workflow},
+                {"COULER_NODE_ID", as->node_id},
+                {"COULER_NODE_NAME", as->node_name},
+                {"COULER_ATTEMPT", as->attempt_id},
+                {"COULER_HOST", a->node_id}};
+    /* Drop inherited entries that a later one overrides. */
+    for (size_t i = 0; i < n0; i++) {
+        const char *e = environ[i];
+        size_t klen = strcspn(e, "=");
+        bool overridden = false;
+        for (size_t j = 0; j < as->n_env && !overridden; j++)
+            overridden = strlen(as->env[j]->name) == klen &&
+                         strncmp(as->env[j]->name, e, klen) == 0;
+        for (size_t j = 0; j < sizeof(ours) / sizeof(ours[0]) && !overridden;
+             j++)
+            overridden =
+                strlen(ours[j].k) == klen && strncmp(ours[j].k, e, klen) == 0;
+        if (!overridden)
+            env[n++] = cl_strdup(e);
+    }
+    for (size_t j = 0; j < sizeof(ours) / sizeof(ours[0]); j++)
+        env[n++] = kv_string(ours[j].k, ours[j].v ? ours[j].v : "");
+    for (size_t j = 0; as->binding && j < as->binding->n_env; j++)
+        env[n++] = kv_string(as->binding->env[j]->name,
+                             as->binding->env[j]->value);
+    for (size_t j = 0; j < as->n_env; j++)
+        env[n++] = kv_string(as->env[j]->name, as->env[j]->value);
+    for (size_t j = 0; j < n; j++)
+        if (env[j] == NULL) {
+            for (size_t k = 0; k < n; k++)
+                cl_free(env[k]);
+            cl_free(env);
+            return NULL;
+        }
+    return env;
+}
+
+static void free_strv(char **v)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; v[i]; i++)
+        cl_free(v[i]);
+    cl_free(v);
+}
+
+static void sanitize(const char *in, char *out, size_t len)
+{
+    size_t i = 0;
+    for (; in[i] && i + 1 < len; i++) {
+        char c = in[i];
+        out[i] = (c == '/' || c == '\0') ? '_' : c;
+    }
+    out[i] = '\0';
+}
+
+static int stage_inputs(agent_step *s)
+{
+    for (size_t i = 0; i < s->assign->n_inputs; i++) {
+        Couler__InputArtifact *in = s->assign->inputs[i];
+        if (!in->has_raw)
+            continue; /* fetched artifacts need the artifact service */
+        char pbuf[PATH_MAX];
+        const char *p = host_path(s, in->path, pbuf, sizeof(pbuf));
+        int rv = write_file(p, in->raw.data, in->raw.len,
+                            in->mode >= 0 ? in->mode : 0644, false);
+        if (rv != 0)
+            return rv;
+    }
+    return 0;
+}
+
+int agent__step_start(agent *a, Couler__StepAssign *as)
+{
+    agent_step *s = cl_calloc(1, sizeof(*s));
+    if (s == NULL)
+        return CL_ENOMEM;
+    s->a = a;
+    s->assign = as;
+    s->log_fd = -1;
+    s->attempt_id = cl_strdup(as->attempt_id);
+    if (s->attempt_id == NULL) {
+        cl_free(s);
+        return CL_ENOMEM;
+    }
+    cl_buf_init(&s->out_tail);
+    char name[256];
+    sanitize(as->attempt_id, name, sizeof(name));
+    snprintf(s->dir, sizeof(s->dir), "%s/steps/%s", a->data_dir, name);
+    HASH_ADD_KEYPTR(hh, a->steps, s->attempt_id, strlen(s->attempt_id), s);
+    s->state = AGENT_STEP_RUNNING;
+    a->running++;
+
+    char path[PATH_MAX], work[PATH_MAX];
+    char **argv = NULL, **env = NULL;
+    int rv = 0;
+    const char *why = "";
+    snprintf(work, sizeof(work), "%s/work", s->dir);
+    if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
+        rv = cl_err_from_errno(errno);
+        why = "cannot create the step directory";
+        goto fail;
+    }
+    mkdir(work, 0755);
+    snprintf(path, sizeof(path), "%s/log", s->dir);
+    s->log_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (s->log_fd < 0) {
+        rv = cl_err_from_errno(errno);
+        why = "cannot create the log file";
+        goto fail;
+    }
+    const char *cwd = as->working_dir && as->working_dir[0] ? as->working_dir
+                                                            : work;
+    if (as->working_dir && as->working_dir[0])
+        mkdir(as->working_dir, 0755);
+    if ((rv = stage_inputs(s)) != 0) {
+        why = "cannot stage input artifacts";
+        goto fail;
+    }
+    size_t argc = as->n_command + 1;
+    argv = cl_calloc(argc + 1, sizeof(char *));
+    if (argv == NULL) {
+        rv = CL_ENOMEM;
+        goto fail;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < as->n_command; i++)
+        argv[k++] = cl_strdup(as->command[i]);
+    if (as->script) {
+        snprintf(path, sizeof(path), "%s/script", s->dir);
+        rv = write_file(path, as->source ? as->source : "",
+                        as->source ? strlen(as->source) : 0, 0755, false);
+        if (rv != 0) {
+            why = "cannot write the script";
+            goto fail;
+        }
+        argv[k++] = cl_strdup(path);
+    }
+    if (k == 0) {
+        rv = CL_EINVAL;
+        why = "the step has no command";
+        goto fail;
+    }
+    env = build_env(a, as);
+    if (env == NULL) {
+        rv = CL_ENOMEM;
+        goto fail;
+    }
+
+    uv_pipe_init(a->loop, &s->out_pipe, 0);
+    uv_pipe_init(a->loop, &s->err_pipe, 0);
+    uv_timer_init(a->loop, &s->deadline);
+    s->out_pipe.data = s->err_pipe.data = s->deadline.data = s;
+    s->open_handles = 3;
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&s->out_pipe;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&s->err_pipe;
+    uv_process_options_t opt;
+    memset(&opt, 0, sizeof(opt));
+    opt.file = argv[0];
+    opt.args = argv;
+    opt.env = env;
+    opt.cwd = cwd;
+    opt.exit_cb = on_proc_exit;
+    opt.stdio = stdio;
+    opt.stdio_count = 3;
+    /* Its own process group, so a cancel reaches every descendant. */
+    opt.flags = UV_PROCESS_DETACHED;
+    s->proc.data = s;
+    int uvrv = uv_spawn(a->loop, &s->proc, &opt);
+    if (uvrv != 0) {
+        /* The handle is initialised even on failure and must be closed. */
+        s->open_handles++;
+        char line[512];
+        int n = snprintf(line, sizeof(line), "cannot run '%s': %s\n",
+                         argv[0], uv_strerror(uvrv));
+        log_append(s, line, (size_t)n);
+        s->proc_exited = true;
+        s->exit_status = 127;
+        s->pipes_open = 0;
+        free_strv(argv);
+        free_strv(env);
+        finish_step(s);
+        return 0;
+    }
+    s->open_handles++;
+    s->pipes_open = 2;
+    s->started_at = cl_wall_ms();
+    uv_read_start((uv_stream_t *)&s->out_pipe, on_alloc, on_read);
+    uv_read_start((uv_stream_t *)&s->err_pipe, on_alloc, on_read);
+    if (as->deadline_ms > 0)
+        uv_timer_start(&s->deadline, on_deadline, (uint64_t)as->deadline_ms,
+                       0);
+    free_strv(argv);
+    free_strv(env);
+
+    Couler__StepStarted st = COULER__STEP_STARTED__INIT;
+    st.attempt_id = s->attempt_id;
+    st.started_at = s->started_at;
+    st.pid = s->proc.pid;
+    agent__send(a, COULER__MSG_TYPE__MSG_STEP_STARTED, &st.base);
+    CL_DEBUG("step %s (%s) started, pid %d", s->attempt_id, as->node_name,
+             s->proc.pid);
+    return 0;
+
+fail:
+    free_strv(argv);
+    free_strv(env);
+    {
+        char line[512];
+        int n = snprintf(line, sizeof(line), "couler-agent: %s: %s\n", why,
+                         cl_strerror(rv));
+        log_append(s, line, (size_t)n);
+    }
+    s->proc_exited = true;
+    s->exit_status = 127;
+    finish_step(s);
+    return 0;
+}
+
+/* ---- restart -------------------------------------------------------------*/
+
+int agent__load_reports(agent *a)
+{
+    char steps[PATH_MAX];
+    snprintf(steps, sizeof(steps), "%s/steps", a->data_dir);
+    DIR *d = opendir(steps);
+    if (d == NULL)
+        return errno == ENOENT ? 0 : cl_err_from_errno(errno);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char dir[PATH_MAX], path[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s/%s", steps, de->d_name);
+        snprintf(path, sizeof(path), "%s/report.pb", dir);
+        char *data;
+        size_t len;
+        if (read_file(path, CL_MAX_FRAME, &data, &len) != 0) {
+            /* It was running when the agent stopped: the process is gone
+             * with us, and the coordinator will run it again. */
+            rm_rf(dir);
+            continue;
+        }
+        Couler__MsgType type;
+        uint64_t rid;
+        ProtobufCMessage *m;
+        cl_errmsg err;
+        if (cl_env_unpack((uint8_t *)data, len, &type, &rid, &m, &err) != 0 ||
+            type != COULER__MSG_TYPE__MSG_STEP_EXITED) {
+            CL_WARN("discarding unreadable report %s: %s", path, err.msg);
+            if (m)
+                cl_env_free(m);
+            cl_free(data);
+            rm_rf(dir);
+            continue;
+        }
+        Couler__StepExited *ex = (Couler__StepExited *)m;
+        agent_step *s = cl_calloc(1, sizeof(*s));
+        Couler__StepAssign *as = cl_calloc(1, sizeof(*as));
+        if (s == NULL || as == NULL) {
+            cl_free(s);
+            cl_free(as);
+            cl_env_free(m);
+            cl_free(data);
+            closedir(d);
+            return CL_ENOMEM;
+        }
+        /* A minimal assignment record so the step can be freed uniformly. */
+        couler__step_assign__init(as);
+        Couler__StepAssign *owned = (Couler__StepAssign *)
+            protobuf_c_message_unpack(&couler__step_assign__descriptor,
+                                      &cl_pb_allocator, 0, NULL);
+        cl_free(as);
+        s->assign = owned;
+        s->a = a;
+        s->attempt_id = cl_strdup(ex->attempt_id);
+        snprintf(s->dir, sizeof(s->dir), "%s", dir);
+        s->state = AGENT_STEP_EXITED;
+        s->report = (uint8_t *)data;
+        s->report_len = len;
+        snprintf(path, sizeof(path), "%s/log", dir);
+        s->log_fd = open(path, O_RDONLY | O_CLOEXEC);
+        s->log_size = ex->log_size;
+        cl_buf_init(&s->out_tail);
+        cl_env_free(m);
+        if (s->attempt_id == NULL || s->assign == NULL) {
+            closedir(d);
+            return CL_ENOMEM;
+        }
+        HASH_ADD_KEYPTR(hh, a->steps, s->attempt_id, strlen(s->attempt_id),
+                        s);
+        CL_INFO("found the unacknowledged report of step %s",
+                s->attempt_id);
+    }
+    closedir(d);
+    return 0;
+}
+
+void agent__steps_close(agent *a)
+{
+    agent_step *s, *tmp;
+    HASH_ITER(hh, a->steps, s, tmp)
+    {
+        if (s->state == AGENT_STEP_RUNNING && !s->proc_exited &&
+            s->proc.pid > 0)
+            kill(-s->proc.pid, SIGKILL);
+        if (s->open_handles > 0)
+            close_step_handles(s);
+        else
+            step_free(s);
+    }
+}

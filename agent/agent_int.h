@@ -1,0 +1,104 @@
+/* agent_int.h - internals of the agent shared by its source files. */
+#ifndef COULER_AGENT_INT_H
+#define COULER_AGENT_INT_H
+
+#include "agent/agent.h"
+#include "common/cl_buf.h"
+#include "common/cl_envelope.h"
+#include "common/cl_zsock.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <uthash.h>
+
+#define AGENT_RESULT_MAX (256u * 1024u) /* Argo keeps the last 256 KiB */
+#define AGENT_LOG_CHUNK (64u * 1024u)
+#define AGENT_LOG_FLUSH_MS 100
+
+enum agent_step_state {
+    AGENT_STEP_RUNNING = 1, /* process alive */
+    AGENT_STEP_EXITED,      /* report written, not yet acknowledged */
+};
+
+typedef struct agent_step {
+    char *attempt_id;
+    Couler__StepAssign *assign; /* owned: cl_env_free */
+    char dir[PATH_MAX];         /* <data>/steps/<attempt> */
+    enum agent_step_state state;
+    agent *a;
+
+    uv_process_t proc;
+    uv_pipe_t out_pipe, err_pipe;
+    uv_timer_t deadline;
+    int open_handles;    /* handles still to close before free */
+    int pipes_open;      /* stdout/stderr not yet at EOF */
+    bool proc_exited;
+    int64_t exit_status; /* from the exit callback */
+    int term_signal;
+    bool deadline_hit;
+    bool cancelled;
+    char cancel_reason[256];
+    int cgroup_ok;
+    char cgroup[PATH_MAX];
+
+    int log_fd;          /* <dir>/log, append */
+    uint64_t log_size;   /* bytes written to the log file */
+    uint64_t log_sent;   /* bytes sent to the coordinator */
+    cl_buf out_tail;     /* stdout, trimmed to the last AGENT_RESULT_MAX */
+    int64_t started_at;
+
+    uint8_t *report;     /* packed StepExited envelope, until acked */
+    size_t report_len;
+    UT_hash_handle hh;
+} agent_step;
+
+struct agent {
+    uv_loop_t *loop;
+    void *zctx;
+    bool own_zctx;
+    void *dealer;
+    cl_zsock zs;
+    agent_config cfg;  /* strings below are owned copies */
+    char *node_id;
+    char *data_dir;
+    char *coord;
+    char *topology;
+    char *exec_path;
+    char **labels;
+    char boot_id[40];
+    uint64_t next_req;
+
+    bool registered;
+    int64_t last_heard;   /* monotonic ms of the last coordinator message */
+    uv_timer_t hb_timer;
+    uv_timer_t flush_timer;
+    int open_handles;
+    bool closing;
+    void (*close_cb)(agent *, void *);
+    void *close_data;
+
+    Couler__NodeSummary summary;
+    char summary_host[256];
+    uint8_t *model;        /* packed topology model, or NULL */
+    size_t model_len;
+
+    agent_step *steps;     /* by attempt id */
+    unsigned running;
+
+    uint64_t bad_frames;
+};
+
+/* agent.c */
+void agent__steps_closed(agent *a); /* a step was freed; finish a close */
+int agent__send(agent *a, Couler__MsgType type, const ProtobufCMessage *m);
+
+/* agent_exec.c */
+int agent__step_start(agent *a, Couler__StepAssign *assign);
+void agent__step_cancel(agent *a, agent_step *s, const char *reason);
+void agent__step_ack(agent *a, agent_step *s);
+void agent__flush_logs(agent *a);
+void agent__resend_reports(agent *a);
+int agent__load_reports(agent *a);
+void agent__steps_close(agent *a);
+
+#endif

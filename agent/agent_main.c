@@ -1,0 +1,157 @@
+/* couler-agent - run steps for a Couler coordinator on this node. */
+#include "agent/agent.h"
+
+#include "common/cl_hash.h"
+#include "common/cl_heap.h"
+#include "common/cl_log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: couler-agent --coord tcp://HOST:PORT [options]\n"
+            "\n"
+            "Runs the steps a Couler coordinator assigns to this node.\n"
+            "\n"
+            "Options:\n"
+            "  --coord ADDR        the coordinator's agent endpoint "
+            "(env COULER_AGENT_COORD)\n"
+            "  --data-dir DIR      step directories and reports "
+            "(default /var/lib/couler/agent)\n"
+            "  --name ID           node id (default: the host name)\n"
+            "  --label K=V         a label for nodeSelector (repeatable)\n"
+            "  --topology FILE     pretend to be the machine of this hwloc "
+            "XML export\n"
+            "  --max-steps N       concurrent steps (default: one per PU)\n"
+            "  --heartbeat-ms N    heartbeat interval (default 1000)\n"
+            "  --log-level L       debug|info|warn|error (env COULER_LOG)\n"
+            "  -h, --help          this text\n");
+}
+
+static uv_signal_t sigterm, sigint;
+static agent *the_agent;
+
+static void on_closed(agent *a, void *data)
+{
+    (void)a;
+    (void)data;
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    (void)h;
+    CL_INFO("signal %d: stopping", sig);
+    if (the_agent) {
+        agent *a = the_agent;
+        the_agent = NULL;
+        agent_close(a, on_closed, NULL);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"coord", required_argument, 0, 'c'},
+        {"data-dir", required_argument, 0, 'd'},
+        {"name", required_argument, 0, 'n'},
+        {"label", required_argument, 0, 'l'},
+        {"topology", required_argument, 0, 't'},
+        {"max-steps", required_argument, 0, 'm'},
+        {"heartbeat-ms", required_argument, 0, 'b'},
+        {"log-level", required_argument, 0, 'L'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    agent_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.coord = getenv("COULER_AGENT_COORD");
+    cfg.data_dir = "/var/lib/couler/agent";
+    cfg.isolation = -1;
+    const char **labels = calloc((size_t)argc, sizeof(char *));
+    int c;
+    cl_log_set_tag("agent");
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            cfg.coord = optarg;
+            break;
+        case 'd':
+            cfg.data_dir = optarg;
+            break;
+        case 'n':
+            cfg.node_id = optarg;
+            break;
+        case 'l':
+            labels[cfg.nlabels++] = optarg;
+            break;
+        case 't':
+            cfg.topology = optarg;
+            break;
+        case 'm':
+            cfg.max_steps = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'b':
+            cfg.heartbeat_ms = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'L': {
+            int l = cl_log_parse_level(optarg);
+            if (l < 0) {
+                fprintf(stderr, "couler-agent: unknown log level '%s'\n",
+                        optarg);
+                return 2;
+            }
+            cl_log_set_level((enum cl_log_level)l);
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "couler-agent: unexpected argument '%s'\n",
+                argv[optind]);
+        return 2;
+    }
+    if (cfg.coord == NULL) {
+        fprintf(stderr, "couler-agent: --coord is required (e.g. "
+                        "--coord tcp://10.0.0.1:7701)\n");
+        return 2;
+    }
+    cfg.labels = labels;
+    if (cl_crypto_init() != 0) {
+        fprintf(stderr, "couler-agent: libsodium failed to initialise\n");
+        return 1;
+    }
+    uv_loop_t *loop = uv_default_loop();
+    cl_errmsg err;
+    cl_errmsg_clear(&err);
+    int rv = agent_new(loop, NULL, &cfg, &the_agent, &err);
+    if (rv == 0)
+        rv = agent_start(the_agent, &err);
+    if (rv != 0) {
+        fprintf(stderr, "couler-agent: %s\n",
+                err.msg[0] ? err.msg : cl_strerror(rv));
+        if (the_agent)
+            agent_close(the_agent, NULL, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    uv_signal_init(loop, &sigterm);
+    uv_signal_init(loop, &sigint);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    free(labels);
+    return 0;
+}
