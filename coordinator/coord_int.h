@@ -1,0 +1,181 @@
+/* coord_int.h - internals shared by the coordinator's source files. */
+#ifndef COULER_COORD_INT_H
+#define COULER_COORD_INT_H
+
+#include "agent/agent.h"
+#include "common/cl_buf.h"
+#include "common/cl_envelope.h"
+#include "common/cl_zsock.h"
+#include "coordinator/coord.h"
+#include "coordinator/coord_store.h"
+#include "workflow/wf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uthash.h>
+
+enum coord_att_state {
+    COORD_ATT_QUEUED = 1,   /* waiting for a node */
+    COORD_ATT_ASSIGNED = 2, /* sent to an agent */
+    COORD_ATT_STARTED = 3,  /* the agent reported it running */
+    COORD_ATT_DONE = 4,     /* exited, lost or cancelled: final */
+};
+
+enum coord_agent_state {
+    COORD_AGENT_READY = 1,
+    COORD_AGENT_NOT_READY = 2, /* missed heartbeats, or not yet back */
+    COORD_AGENT_LOST = 3,      /* its steps were moved elsewhere */
+};
+
+typedef struct coord_wf coord_wf;
+
+/* One run of one step on one agent. Its id "<uid>.<node id>.<seq>" names it
+ * on the wire; a step rescheduled after a node loss, or rerun by `retry`,
+ * gets the next seq. */
+typedef struct coord_attempt {
+    char *id;
+    char *wf_name;    /* typed reference: looked up, never a pointer */
+    char *key;        /* "<uid>.<node id>": the step, across attempts */
+    uint32_t node;
+    uint32_t seq;
+    char *node_id;
+    char *display;    /* the node's display name, for logs */
+    char *agent;      /* assigned agent id, or NULL */
+    enum coord_att_state state;
+    int priority;
+    int64_t queued_at;
+    uint64_t log_off; /* contiguous log bytes stored */
+    uint8_t *assign;  /* packed StepAssign payload (no envelope) */
+    size_t assign_len;
+    UT_hash_handle hh;      /* by id */
+    struct coord_attempt *prev, *next; /* run queue (utlist) */
+    bool queued;
+} coord_attempt;
+
+/* The latest attempt of each step, by "<uid>.<node id>". */
+typedef struct coord_latest {
+    char *key;
+    coord_attempt *att;
+    UT_hash_handle hh;
+} coord_latest;
+
+/* Pending work found while replaying a run, settled when replay ends. */
+typedef struct coord_replay_item {
+    uint32_t node;
+    uint8_t *assign;
+    size_t assign_len;
+    char *node_id;
+    char *display;
+    int priority;
+    bool kill;
+    char *kill_reason;
+    UT_hash_handle hh;
+} coord_replay_item;
+
+struct coord_wf {
+    char *name;
+    Couler__WorkflowRecord *rec; /* owned, cl_pb_allocator */
+    wf_spec *spec;
+    wf_run *run;                 /* NULL once finished (rebuilt on demand) */
+    uint64_t next_seq;
+    bool replaying;
+    coord_replay_item *replay;
+    UT_hash_handle hh;
+};
+
+typedef struct coord_agent {
+    char *id;
+    Couler__AgentRegister *reg; /* owned: cl_env_free */
+    enum coord_agent_state state;
+    int64_t last_seen;          /* monotonic ms */
+    unsigned running;
+    UT_hash_handle hh;
+} coord_agent;
+
+typedef struct coord_mutex {
+    char *name;
+    char *holder;               /* "<wf name>/<node>" */
+    char **waiters;
+    size_t nwaiters;
+    UT_hash_handle hh;
+} coord_mutex;
+
+/* An engine event waiting to be applied (see coord_wf.c). */
+typedef struct coord_pending {
+    char *wf_name;
+    Couler__EngineEvent *ev;    /* owned */
+    struct coord_pending *next;
+} coord_pending;
+
+struct coord {
+    uv_loop_t *loop;
+    void *zctx;
+    coord_config cfg;
+    char *data_dir;
+    char *listen;
+    char *agent_listen;
+    void *client_sock, *agent_sock;
+    cl_zsock client_zs, agent_zs;
+    coord_store *store;
+    uv_timer_t timer;
+    int open_handles;
+    bool closing;
+    void (*close_cb)(void *);
+    void *close_data;
+    int64_t started_mono;
+
+    coord_wf *wfs;
+    coord_attempt *attempts;
+    coord_latest *latest;
+    coord_attempt *queue;
+    coord_agent *agents;
+    coord_mutex *mutexes;
+    coord_pending *pending_head, *pending_tail;
+    bool processing;
+    agent *emb;
+
+    uint64_t next_req;
+    /* counters (STATS) */
+    uint64_t bad_client_frames;
+    uint64_t bad_agent_frames;
+    uint64_t steps_dispatched;
+    uint64_t steps_exited;
+    uint64_t steps_lost;
+    uint64_t store_errors;
+};
+
+/* coord.c */
+int coord__send_agent(coord *c, const char *agent_id, Couler__MsgType type,
+                      const ProtobufCMessage *m);
+int coord__send_agent_raw(coord *c, const char *agent_id,
+                          Couler__MsgType type, const uint8_t *payload,
+                          size_t len);
+
+/* coord_wf.c: workflows, the engines, the run queue */
+int coord__load(coord *c, cl_errmsg *err);
+int coord__submit(coord *c, const Couler__SubmitRequest *req,
+                  Couler__SubmitReply *reply, cl_errmsg *err);
+int coord__resubmit(coord *c, const Couler__ResubmitRequest *req,
+                    Couler__SubmitReply *reply, cl_errmsg *err);
+coord_wf *coord__find_wf(coord *c, const char *name);
+char *coord__status_json(coord *c, coord_wf *w);
+int coord__control(coord *c, const Couler__ControlRequest *req,
+                   Couler__ControlReply *reply, cl_errmsg *err);
+void coord__on_started(coord *c, const char *agent_id,
+                       const Couler__StepStarted *m);
+void coord__on_log(coord *c, const char *agent_id, const Couler__StepLog *m);
+void coord__on_exited(coord *c, const char *agent_id,
+                      const Couler__StepExited *m);
+void coord__agent_lost(coord *c, coord_agent *ag, const char *why);
+void coord__reconcile_agent(coord *c, coord_agent *ag,
+                            const Couler__AgentRegister *reg,
+                            Couler__RegisterAck *ack);
+void coord__schedule(coord *c);
+void coord__tick(coord *c);
+int coord__logs(coord *c, const Couler__LogsRequest *req,
+                Couler__LogsReply *reply, cl_errmsg *err);
+void coord__logs_reply_free(Couler__LogsReply *reply);
+void coord__free_all(coord *c);
+const char *coord__wf_phase(const coord_wf *w);
+
+#endif

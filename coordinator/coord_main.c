@@ -1,0 +1,194 @@
+/* couler-coord - the Couler coordinator daemon and its command line. */
+#include "coordinator/coord.h"
+#include "coordinator/coord_cli.h"
+
+#include "common/cl_hash.h"
+#include "common/cl_log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#define COULER_VERSION "0.1.0"
+
+static uv_signal_t sig_term, sig_int;
+static coord *the_coord;
+
+static void on_closed(void *data)
+{
+    (void)data;
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    (void)h;
+    CL_INFO("signal %d: stopping", sig);
+    if (the_coord) {
+        coord *c = the_coord;
+        the_coord = NULL;
+        coord_close(c, on_closed, NULL);
+    }
+}
+
+static void daemon_usage(FILE *f, bool up)
+{
+    fprintf(f,
+            "Usage: couler-coord %s [options]\n"
+            "\n"
+            "Options:\n"
+            "  --data-dir DIR        state store and %s (default %s)\n"
+            "  --listen ADDR         client endpoint (default "
+            "tcp://127.0.0.1:7700)\n"
+            "  --agent-listen ADDR   agent endpoint (default %s)\n"
+            "  --agent-timeout-ms N  silence before an agent's steps move "
+            "(default 10000)\n"
+            "  --heartbeat-ms N      agent heartbeat interval (default 1000)\n"
+            "  --cache-policy P      off|memoize|auto (default memoize)\n"
+            "%s"
+            "  --log-level L         debug|info|warn|error (env COULER_LOG)\n",
+            up ? "up" : "serve", up ? "the embedded agent's steps" : "logs",
+            up ? "./.couler" : "/var/lib/couler/coord",
+            up ? "tcp://127.0.0.1:7701" : "none: agents connect over tcp "
+                                          "only when set",
+            up ? "  --topology FILE       embedded agent: pretend to be this "
+                 "hwloc XML\n"
+                 "  --max-steps N         embedded agent: concurrent steps\n"
+               : "");
+}
+
+static int run_daemon(int argc, char **argv, bool up)
+{
+    static const struct option opts[] = {
+        {"data-dir", required_argument, 0, 'd'},
+        {"listen", required_argument, 0, 'l'},
+        {"agent-listen", required_argument, 0, 'a'},
+        {"agent-timeout-ms", required_argument, 0, 't'},
+        {"heartbeat-ms", required_argument, 0, 'b'},
+        {"cache-policy", required_argument, 0, 'c'},
+        {"topology", required_argument, 0, 'T'},
+        {"max-steps", required_argument, 0, 'm'},
+        {"log-level", required_argument, 0, 'L'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    coord_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.data_dir = up ? "./.couler" : "/var/lib/couler/coord";
+    cfg.listen = "tcp://127.0.0.1:7700";
+    cfg.agent_listen = up ? "tcp://127.0.0.1:7701" : NULL;
+    cfg.embedded_agent = up;
+    cfg.cache_policy = "memoize";
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd':
+            cfg.data_dir = optarg;
+            break;
+        case 'l':
+            cfg.listen = optarg;
+            break;
+        case 'a':
+            cfg.agent_listen = optarg;
+            break;
+        case 't':
+            cfg.agent_timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'b':
+            cfg.heartbeat_ms = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'c':
+            if (strcmp(optarg, "off") && strcmp(optarg, "memoize") &&
+                strcmp(optarg, "auto")) {
+                fprintf(stderr, "couler-coord: --cache-policy must be off, "
+                                "memoize or auto\n");
+                return 2;
+            }
+            cfg.cache_policy = optarg;
+            break;
+        case 'T':
+            cfg.agent_topology = optarg;
+            break;
+        case 'm':
+            cfg.agent_max_steps = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'L': {
+            int l = cl_log_parse_level(optarg);
+            if (l < 0) {
+                fprintf(stderr, "couler-coord: unknown log level '%s'\n",
+                        optarg);
+                return 2;
+            }
+            cl_log_set_level((enum cl_log_level)l);
+            break;
+        }
+        case 'h':
+            daemon_usage(stdout, up);
+            return 0;
+        default:
+            daemon_usage(stderr, up);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "couler-coord: unexpected argument '%s'\n",
+                argv[optind]);
+        return 2;
+    }
+    if (!up && (cfg.agent_topology || cfg.agent_max_steps)) {
+        fprintf(stderr, "couler-coord: --topology and --max-steps apply to "
+                        "`up` (the embedded agent) only\n");
+        return 2;
+    }
+    cl_log_set_tag("coord");
+    if (cl_crypto_init() != 0) {
+        fprintf(stderr, "couler-coord: libsodium failed to initialise\n");
+        return 1;
+    }
+    uv_loop_t *loop = uv_default_loop();
+    cl_errmsg err;
+    cl_errmsg_clear(&err);
+    int rv = coord_new(loop, &cfg, &the_coord, &err);
+    if (rv == 0)
+        rv = coord_start(the_coord, &err);
+    if (rv != 0) {
+        fprintf(stderr, "couler-coord: %s\n",
+                err.msg[0] ? err.msg : cl_strerror(rv));
+        if (the_coord)
+            coord_close(the_coord, NULL, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    uv_signal_init(loop, &sig_term);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        coord_cli_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *verb = argv[1];
+    if (strcmp(verb, "version") == 0 || strcmp(verb, "--version") == 0) {
+        printf("couler-coord %s\n", COULER_VERSION);
+        return 0;
+    }
+    if (strcmp(verb, "serve") == 0)
+        return run_daemon(argc - 1, argv + 1, false);
+    if (strcmp(verb, "up") == 0)
+        return run_daemon(argc - 1, argv + 1, true);
+    if (cl_crypto_init() != 0)
+        return 1;
+    cl_log_set_tag("couler-coord");
+    return coord_cli_main(verb, argc - 1, argv + 1);
+}
