@@ -1,0 +1,249 @@
+"""Integration harness: real couler-coord and couler-agent processes on
+127.0.0.1, each with its own ports and data directory.
+
+Every process started here is stopped by its pid (SIGTERM, then SIGKILL),
+never by name. Set COULER_KEEP=1 to keep the temporary directory of a
+failed run for inspection.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("COULER_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "bin")
+SRC = os.environ.get("COULER_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+COORD = os.path.join(BIN, "couler-coord")
+AGENT = os.path.join(BIN, "couler-agent")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def step_env():
+    """Environment for daemons: steps see the shims (argosay) and the
+    places Debian puts games (cowsay) on PATH."""
+    env = dict(os.environ)
+    shims = os.path.join(SRC, "tests", "shims")
+    env["PATH"] = ":".join([shims, env.get("PATH", "/usr/bin:/bin"),
+                            "/usr/games", "/usr/local/games"])
+    env.setdefault("COULER_LOG", "info")
+    return env
+
+
+class Daemon:
+    def __init__(self, name, argv, logdir, env=None):
+        self.name = name
+        self.argv = argv
+        self.log_path = os.path.join(logdir, name + ".log")
+        self.env = env or step_env()
+        self.proc = None
+        self.start()
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, stdout=log,
+                                     stderr=subprocess.STDOUT,
+                                     env=self.env, start_new_session=True)
+        log.close()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=10):
+        if not self.alive():
+            return self.proc.returncode if self.proc else None
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait()
+
+    def kill9(self):
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+
+class Cluster:
+    """A coordinator (`serve`) and `agents` agents, or one `up` process."""
+
+    def __init__(self, agents=2, embedded=False, coord_args=(),
+                 agent_args=None, agent_timeout_ms=4000):
+        self.dir = tempfile.mkdtemp(prefix="couler-it-")
+        self.client_port = free_port()
+        self.agent_port = free_port()
+        self.coord_ep = "tcp://127.0.0.1:%d" % self.client_port
+        self.agent_ep = "tcp://127.0.0.1:%d" % self.agent_port
+        self.embedded = embedded
+        self.coord_args = list(coord_args)
+        self.agent_timeout_ms = agent_timeout_ms
+        self.agents = []
+        self.coord = None
+        self.start_coord()
+        for i in range(0 if embedded else agents):
+            extra = agent_args[i] if agent_args else []
+            self.add_agent("agent-%d" % (i + 1), extra)
+        self.wait_nodes(1 if embedded else agents)
+
+    def coord_argv(self):
+        verb = "up" if self.embedded else "serve"
+        return [COORD, verb, "--data-dir", os.path.join(self.dir, "coord"),
+                "--listen", self.coord_ep, "--agent-listen", self.agent_ep,
+                "--agent-timeout-ms", str(self.agent_timeout_ms),
+                "--heartbeat-ms", "300"] + self.coord_args
+
+    def start_coord(self):
+        self.coord = Daemon("coord", self.coord_argv(), self.dir)
+
+    def add_agent(self, name, extra=()):
+        argv = [AGENT, "--coord", self.agent_ep, "--name", name,
+                "--data-dir", os.path.join(self.dir, name),
+                "--heartbeat-ms", "300"] + list(extra)
+        d = Daemon(name, argv, self.dir)
+        self.agents.append(d)
+        return d
+
+    def restart_coord(self, kill9=True):
+        if kill9:
+            self.coord.kill9()
+        else:
+            self.coord.stop()
+        self.start_coord()
+
+    def close(self, failed=False):
+        for d in self.agents + [self.coord]:
+            if d is not None:
+                d.stop()
+        if failed or os.environ.get("COULER_KEEP"):
+            print("cluster files kept in %s" % self.dir, file=sys.stderr)
+            for d in [self.coord] + self.agents:
+                sys.stderr.write("---- %s log (tail) ----\n" % d.name)
+                sys.stderr.write(d.log()[-6000:])
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ---- the CLI ---------------------------------------------------------
+    def cli(self, *args, check=True, input=None, timeout=120):
+        env = dict(os.environ, COULER_COORD=self.coord_ep,
+                   COULER_NO_UTF8="1")
+        p = subprocess.run([COORD] + list(args), capture_output=True,
+                           text=True, env=env, input=input, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError("couler-coord %s -> %d\nstdout: %s\n"
+                                 "stderr: %s" % (" ".join(args),
+                                                 p.returncode, p.stdout,
+                                                 p.stderr))
+        return p
+
+    def submit(self, path, *extra):
+        p = self.cli("submit", path, "-o", "name", *extra)
+        return p.stdout.strip().splitlines()[-1]
+
+    def get(self, name):
+        return json.loads(self.cli("get", name, "-o", "json").stdout)
+
+    def wait(self, name, timeout=120):
+        """Poll until the workflow ends; return its status object."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                st = self.get(name)
+            except AssertionError:
+                if not self.coord.alive():
+                    raise
+                time.sleep(0.3)
+                continue
+            if st["status"].get("phase") in ("Succeeded", "Failed", "Error"):
+                return st
+            time.sleep(0.3)
+        raise AssertionError("workflow %s did not finish in %ds: %s" %
+                             (name, timeout, json.dumps(self.get(name))[:2000]))
+
+    def logs(self, name, step=None):
+        args = ["logs", name] + ([step] if step else [])
+        return self.cli(*args).stdout
+
+    def nodes(self):
+        return json.loads(self.cli("nodes", "-o", "json").stdout)
+
+    def stats(self):
+        out = self.cli("stats").stdout
+        return {k: int(v) for k, v in
+                (line.split() for line in out.splitlines() if line.strip())}
+
+    def wait_nodes(self, n, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                ready = [x for x in self.nodes() if x["state"] == "Ready"]
+                if len(ready) >= n:
+                    return ready
+            except (AssertionError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise AssertionError("only %s of %d agents ready" %
+                             (self.nodes(), n))
+
+
+def pods(status):
+    """The Pod nodes of a status object, by display name."""
+    return {n["displayName"]: n for n in status["status"]["nodes"].values()
+            if n.get("type") == "Pod"}
+
+
+class ClusterTest(unittest.TestCase):
+    """Base class: one cluster per test class, torn down with its logs
+    printed when a test failed."""
+    agents = 2
+    embedded = False
+    coord_args = ()
+    agent_args = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.failed = False
+        cls.c = Cluster(agents=cls.agents, embedded=cls.embedded,
+                        coord_args=cls.coord_args, agent_args=cls.agent_args)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close(failed=cls.failed)
+
+    def run(self, result=None):
+        res = super().run(result)
+        if result is not None and (result.failures or result.errors):
+            type(self).failed = True
+        return res
+
+    def write(self, name, text):
+        path = os.path.join(self.c.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+
+def main():
+    unittest.main(verbosity=2)
