@@ -606,16 +606,347 @@ int wf_expr__gofmt(cl_buf *b, const json_t *v, cl_errmsg *err)
     return rv;
 }
 
+/* ---- JSON decoding ----
+ * A small strict decoder (RFC 8259) instead of json_loadb: its failures
+ * must tell out-of-memory from bad input, its nesting is bounded, and it
+ * decodes as Go's encoding/json does where that differs from jansson
+ * (invalid UTF-8 and lone surrogates become U+FFFD; the last of duplicate
+ * keys wins). Integers that fit int64 stay integers, other numbers are
+ * reals. */
+
+struct jdec {
+    const char *s;
+    size_t len, pos;
+    cl_errmsg *err;
+    cl_buf tmp; /* string scratch */
+};
+
+static int jbad(struct jdec *d, const char *what)
+{
+    if (d->pos >= d->len)
+        return wf_expr__fail(d->err, CL_EEXPR, 0,
+                             "invalid JSON: unexpected end of input");
+    unsigned char c = (unsigned char)d->s[d->pos];
+    if (c >= 0x20 && c < 0x7f)
+        return wf_expr__fail(d->err, CL_EEXPR, 0,
+                             "invalid JSON: invalid character '%c' %s at "
+                             "offset %zu",
+                             c, what, d->pos);
+    return wf_expr__fail(d->err, CL_EEXPR, 0,
+                         "invalid JSON: invalid byte 0x%02x %s at offset %zu",
+                         c, what, d->pos);
+}
+
+static void jws(struct jdec *d)
+{
+    while (d->pos < d->len && (d->s[d->pos] == ' ' || d->s[d->pos] == '\t' ||
+                               d->s[d->pos] == '\n' || d->s[d->pos] == '\r'))
+        d->pos++;
+}
+
+static int hex4(const char *s, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void put_cp(cl_buf *b, uint32_t cp)
+{
+    char o[4];
+    size_t n;
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        o[0] = (char)(0xc0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        o[0] = (char)(0xf0 | (cp >> 18));
+        o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[3] = (char)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    cl_buf_append(b, o, n);
+}
+
+/* Decode the string at d->pos (a '"') into d->tmp. */
+static int jstring(struct jdec *d)
+{
+    cl_buf_reset(&d->tmp);
+    d->pos++;
+    size_t start = d->pos;
+    for (;;) {
+        if (d->pos >= d->len)
+            return jbad(d, "in string literal");
+        unsigned char c = (unsigned char)d->s[d->pos];
+        if (c == '"') {
+            cl_buf_append(&d->tmp, d->s + start, d->pos - start);
+            d->pos++;
+            break;
+        }
+        if (c < 0x20)
+            return jbad(d, "in string literal");
+        if (c >= 0x80) {
+            size_t k = utf8_len((const unsigned char *)d->s + d->pos,
+                                d->len - d->pos);
+            if (k == 0) {
+                cl_buf_append(&d->tmp, d->s + start, d->pos - start);
+                cl_buf_puts(&d->tmp, "\xef\xbf\xbd");
+                d->pos++;
+                start = d->pos;
+            } else {
+                d->pos += k;
+            }
+            continue;
+        }
+        if (c != '\\') {
+            d->pos++;
+            continue;
+        }
+        cl_buf_append(&d->tmp, d->s + start, d->pos - start);
+        if (d->pos + 1 >= d->len)
+            return jbad(d, "in string escape code");
+        char e = d->s[d->pos + 1];
+        const char *map = "\"\\/bfnrt";
+        const char *rep = "\"\\/\b\f\n\r\t";
+        const char *m = e ? strchr(map, e) : NULL;
+        if (m != NULL) {
+            cl_buf_putc(&d->tmp, rep[m - map]);
+            d->pos += 2;
+        } else if (e == 'u') {
+            uint32_t cp;
+            if (d->pos + 6 > d->len || hex4(d->s + d->pos + 2, &cp) != 0) {
+                d->pos++;
+                return jbad(d, "in \\u hexadecimal character escape");
+            }
+            d->pos += 6;
+            if (cp >= 0xd800 && cp < 0xdc00) {
+                uint32_t lo;
+                if (d->pos + 6 <= d->len && d->s[d->pos] == '\\' &&
+                    d->s[d->pos + 1] == 'u' &&
+                    hex4(d->s + d->pos + 2, &lo) == 0 && lo >= 0xdc00 &&
+                    lo < 0xe000) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    d->pos += 6;
+                } else {
+                    cp = 0xfffd;
+                }
+            } else if (cp >= 0xdc00 && cp < 0xe000) {
+                cp = 0xfffd;
+            }
+            put_cp(&d->tmp, cp);
+        } else {
+            d->pos++;
+            return jbad(d, "in string escape code");
+        }
+        start = d->pos;
+    }
+    if (d->tmp.len > WF_EXPR__MAX_STR)
+        return wf_expr__fail(d->err, CL_EEXPR, 0,
+                             "invalid JSON: string exceeds the size limit");
+    return cl_buf_ok(&d->tmp) ? 0 : oom(d->err);
+}
+
+static int jnumber(struct jdec *d, json_t **out)
+{
+    size_t st = d->pos, i = d->pos;
+    const char *s = d->s;
+    bool real = false;
+    if (i < d->len && s[i] == '-')
+        i++;
+    if (i < d->len && s[i] == '0') {
+        i++;
+    } else if (i < d->len && s[i] >= '1' && s[i] <= '9') {
+        while (i < d->len && s[i] >= '0' && s[i] <= '9')
+            i++;
+    } else {
+        d->pos = i;
+        return jbad(d, "in numeric literal");
+    }
+    if (i < d->len && s[i] == '.') {
+        real = true;
+        i++;
+        if (i >= d->len || s[i] < '0' || s[i] > '9') {
+            d->pos = i;
+            return jbad(d, "after decimal point in numeric literal");
+        }
+        while (i < d->len && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    if (i < d->len && (s[i] == 'e' || s[i] == 'E')) {
+        real = true;
+        i++;
+        if (i < d->len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= d->len || s[i] < '0' || s[i] > '9') {
+            d->pos = i;
+            return jbad(d, "in exponent of numeric literal");
+        }
+        while (i < d->len && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    d->pos = i;
+    char buf[64];
+    size_t n = i - st;
+    int64_t iv;
+    if (!real && wf_expr__parse_int(s + st, n, &iv)) {
+        *out = json_integer((json_int_t)iv);
+    } else {
+        double v;
+        if (n < sizeof(buf)) {
+            memcpy(buf, s + st, n);
+            buf[n] = '\0';
+            v = strtod(buf, NULL);
+        } else { /* very long literal: strtod needs a terminated copy */
+            char *big = cl_strndup(s + st, n);
+            if (big == NULL)
+                return oom(d->err);
+            v = strtod(big, NULL);
+            cl_free(big);
+        }
+        if (isinf(v))
+            return wf_expr__fail(d->err, CL_EEXPR, 0,
+                                 "invalid JSON: number out of range at "
+                                 "offset %zu",
+                                 st);
+        *out = json_real(v);
+    }
+    return *out ? 0 : oom(d->err);
+}
+
+static int jvalue(struct jdec *d, json_t **out, int depth)
+{
+    *out = NULL;
+    jws(d);
+    if (d->pos >= d->len)
+        return jbad(d, "looking for beginning of value");
+    if (depth > WF_EXPR__MAX_JSON_DEPTH)
+        return wf_expr__fail(d->err, CL_EEXPR, 0,
+                             "invalid JSON: nested deeper than %d levels",
+                             WF_EXPR__MAX_JSON_DEPTH);
+    char c = d->s[d->pos];
+    int rv;
+    if (c == '{' || c == '[') {
+        bool obj = c == '{';
+        json_t *v = obj ? json_object() : json_array();
+        if (v == NULL)
+            return oom(d->err);
+        d->pos++;
+        jws(d);
+        if (d->pos < d->len && d->s[d->pos] == (obj ? '}' : ']')) {
+            d->pos++;
+            *out = v;
+            return 0;
+        }
+        for (;;) {
+            json_t *item;
+            if (obj) {
+                jws(d);
+                if (d->pos >= d->len || d->s[d->pos] != '"') {
+                    rv = jbad(d, "looking for beginning of object key "
+                                 "string");
+                    break;
+                }
+                if ((rv = jstring(d)) != 0)
+                    break;
+                jws(d);
+                if (d->pos >= d->len || d->s[d->pos] != ':') {
+                    rv = jbad(d, "after object key");
+                    break;
+                }
+                d->pos++;
+                char *key = cl_strndup(d->tmp.data ? d->tmp.data : "",
+                                       d->tmp.len);
+                size_t klen = d->tmp.len;
+                if (key == NULL) {
+                    rv = oom(d->err);
+                    break;
+                }
+                rv = jvalue(d, &item, depth + 1);
+                if (rv == 0)
+                    rv = wf_expr__put(v, key, klen, item, d->err);
+                cl_free(key);
+            } else {
+                rv = jvalue(d, &item, depth + 1);
+                if (rv == 0)
+                    rv = wf_expr__push(v, item, d->err);
+            }
+            if (rv != 0)
+                break;
+            jws(d);
+            if (d->pos < d->len && d->s[d->pos] == ',') {
+                d->pos++;
+                continue;
+            }
+            if (d->pos < d->len && d->s[d->pos] == (obj ? '}' : ']')) {
+                d->pos++;
+                *out = v;
+                return 0;
+            }
+            rv = jbad(d, obj ? "after object key:value pair"
+                             : "after array element");
+            break;
+        }
+        json_decref(v);
+        return rv;
+    }
+    if (c == '"') {
+        if ((rv = jstring(d)) != 0)
+            return rv;
+        return wf_expr__str(d->tmp.data, d->tmp.len, out, d->err);
+    }
+    if (c == '-' || (c >= '0' && c <= '9'))
+        return jnumber(d, out);
+    static const struct {
+        const char *word;
+        size_t len;
+    } words[] = {{"true", 4}, {"false", 5}, {"null", 4}};
+    for (int k = 0; k < 3; k++) {
+        if (d->len - d->pos >= words[k].len &&
+            memcmp(d->s + d->pos, words[k].word, words[k].len) == 0) {
+            d->pos += words[k].len;
+            *out = k == 0 ? json_true() : k == 1 ? json_false() : json_null();
+            return 0;
+        }
+    }
+    return jbad(d, "looking for beginning of value");
+}
+
 int wf_expr__parse_json(const char *s, size_t len, json_t **out,
                         cl_errmsg *err)
 {
-    json_error_t je;
-    *out = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
-    if (*out != NULL)
-        return 0;
-    if (json_error_code(&je) == json_error_out_of_memory)
-        return oom(err);
-    return wf_expr__fail(err, CL_EEXPR, 0, "invalid JSON: %s", je.text);
+    struct jdec d = {s ? s : "", s ? len : 0, 0, err, CL_BUF_INIT};
+    int rv = jvalue(&d, out, 0);
+    if (rv == 0) {
+        jws(&d);
+        if (d.pos < d.len) {
+            rv = jbad(&d, "after top-level value");
+            json_decref(*out);
+            *out = NULL;
+        }
+    }
+    cl_buf_free(&d.tmp);
+    return rv;
 }
 
 char *wf_expr_render(const json_t *v)
