@@ -971,9 +971,14 @@ int agent_sb_group_usage(const struct agent_sb_group *g,
                     u->oom_kills = v;
                 }
             }
+            /* With memsw limited too, the kernel charges (and fails) the
+             * memory+swap counter first: count both. */
             if (cg_read(dir, "memory.failcnt", text, sizeof(text)) == 0 &&
                 agent_sb__u64(text, &v))
                 u->mem_failcnt = v;
+            if (cg_read(dir, "memory.memsw.failcnt", text, sizeof(text)) == 0 &&
+                agent_sb__u64(text, &v))
+                u->mem_failcnt += v;
             if (cg_read(dir, "memory.max_usage_in_bytes", text,
                         sizeof(text)) == 0 &&
                 agent_sb__u64(text, &v)) {

@@ -339,7 +339,8 @@ struct agent_sb_usage {
      * then mem_failcnt is the hint. */
     bool oom_known;
     uint64_t oom_kills;
-    uint64_t mem_failcnt; /* v1 memory.failcnt, v2 memory.events "max" */
+    uint64_t mem_failcnt; /* v1 memory.failcnt + memory.memsw.failcnt,
+                           * v2 memory.events "max" */
     bool has_mem_peak;
     uint64_t mem_peak; /* bytes: v1 max_usage_in_bytes, v2 memory.peak */
     bool has_cpu;
