@@ -488,8 +488,10 @@ static int apply(struct gp *p, const char *op, struct gval *a,
             gfmt(&s, a);
             gfmt(&s, b);
             if (!cl_buf_ok(&s) || s.len > WF_EXPR__MAX_STR) {
+                bool nomem = !cl_buf_ok(&s);
                 cl_buf_free(&s);
-                return gfail(p, CL_EEXPR, "%s", "String too long", "");
+                return gfail(p, nomem ? CL_ENOMEM : CL_EEXPR, "%s",
+                             nomem ? "out of memory" : "String too long", "");
             }
             gval_free(a);
             int rv = set_str(p, a, s.data ? s.data : "", s.len);

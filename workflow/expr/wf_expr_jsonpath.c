@@ -886,6 +886,7 @@ static int fx_path(struct fx *f, json_t **out)
 
 static int fx_primary(struct fx *f, json_t **out)
 {
+    *out = NULL;
     fx_ws(f);
     if (f->pos >= f->len)
         return jfail(f->j, "%s", "unexpected end of filter");
@@ -987,6 +988,7 @@ static int fx_primary(struct fx *f, json_t **out)
 
 static int fx_unary(struct fx *f, json_t **out)
 {
+    *out = NULL;
     fx_ws(f);
     if (f->pos < f->len && f->s[f->pos] == '!' &&
         !(f->pos + 1 < f->len && f->s[f->pos + 1] == '=')) {
@@ -1074,6 +1076,7 @@ static int fx_arith(struct fx *f, char op, json_t *a, json_t *b,
 
 static int fx_mul(struct fx *f, json_t **out)
 {
+    *out = NULL;
     int rv = fx_unary(f, out);
     while (rv == 0) {
         fx_ws(f);
@@ -1098,6 +1101,7 @@ static int fx_mul(struct fx *f, json_t **out)
 
 static int fx_add(struct fx *f, json_t **out)
 {
+    *out = NULL;
     int rv = fx_mul(f, out);
     while (rv == 0) {
         fx_ws(f);
@@ -1121,6 +1125,7 @@ static int fx_add(struct fx *f, json_t **out)
 
 static int fx_cmp(struct fx *f, json_t **out)
 {
+    *out = NULL;
     static const char *const ops[] = {"==", "!=", "<=", ">=", "=~", "<", ">",
                                       NULL};
     int rv = fx_add(f, out);
@@ -1180,6 +1185,7 @@ static int fx_cmp(struct fx *f, json_t **out)
 
 static int fx_and(struct fx *f, json_t **out)
 {
+    *out = NULL;
     int rv = fx_cmp(f, out);
     while (rv == 0 && fx_eat(f, "&&")) {
         json_t *b;
@@ -1199,6 +1205,7 @@ static int fx_and(struct fx *f, json_t **out)
 
 static int fx_or(struct fx *f, json_t **out)
 {
+    *out = NULL;
     int rv = fx_and(f, out);
     while (rv == 0 && fx_eat(f, "||")) {
         json_t *b;

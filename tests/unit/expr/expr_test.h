@@ -85,7 +85,7 @@ static inline int expr_teardown(void **state)
 static inline json_t *expr_env(const char *text)
 {
     json_error_t je;
-    json_t *env = json_loads(text ? text : "{}", 0, &je);
+    json_t *env = json_loads(text ? text : "{}", JSON_DECODE_ANY, &je);
     if (env == NULL)
         fail_msg("bad test env: %s", je.text);
     return env;
