@@ -25,6 +25,8 @@ static const char usage_text[] =
     "                       stay in DIR; the host's / is never changed. DIR\n"
     "                       is created if missing; remove it afterwards.\n"
     "  --tmp DIR            bind-mount host DIR on the view's /tmp\n"
+    "  --hide PATH          cover PATH in the view with an empty read-only\n"
+    "                       directory (the agent's data dir); may repeat\n"
     "  --bind SRC[:DST]     bind-mount host SRC read-write at DST (default\n"
     "                       the same path); may repeat\n"
     "  --stage SRC:DST      copy host file or directory SRC to DST in the\n"
@@ -205,6 +207,17 @@ static int check_spec(const struct agent_sb_spec *s, cl_errmsg *em)
         cl_errmsg_set(em, "tmp dir '%s' is not an absolute path", s->tmp_dir);
         return CL_EINVAL;
     }
+    if (s->n_hides > 0 && s->hides == NULL) {
+        cl_errmsg_set(em, "hides: %zu entries but no array", s->n_hides);
+        return CL_EINVAL;
+    }
+    for (size_t i = 0; i < s->n_hides; i++) {
+        if (!is_abs(s->hides[i])) {
+            cl_errmsg_set(em, "hide '%s' is not an absolute path",
+                          s->hides[i] ? s->hides[i] : "(null)");
+            return CL_EINVAL;
+        }
+    }
     if (s->workdir != NULL && !is_abs(s->workdir)) {
         cl_errmsg_set(em, "workdir '%s' is not an absolute path", s->workdir);
         return CL_EINVAL;
@@ -267,6 +280,10 @@ int agent_sb_build_argv(const struct agent_sb_spec *s, char ***argv_out,
     if (s->tmp_dir) {
         vec_push(&a, "--tmp");
         vec_push(&a, s->tmp_dir);
+    }
+    for (size_t i = 0; i < s->n_hides; i++) {
+        vec_push(&a, "--hide");
+        vec_push(&a, s->hides[i]);
     }
     for (size_t i = 0; i < s->n_binds; i++)
         vec_push_pair(&a, "--bind", s->binds[i].src, s->binds[i].dst);
@@ -445,6 +462,7 @@ void agent_sb_opts_free(struct agent_sb_opts *o)
     free_pairs(o->stages, o->n_stages);
     free_pairs(o->stages_ro, o->n_stages_ro);
     free_pairs(o->collects, o->n_collects);
+    free_strs(o->hides, o->n_hides);
     free_strs(o->cgroups, o->n_cgroups);
     free_strs(o->env, o->n_env);
     memset(o, 0, sizeof(*o));
@@ -454,6 +472,7 @@ void agent_sb_opts_free(struct agent_sb_opts *o)
 enum opt_id {
     O_ROOTFS,
     O_TMP,
+    O_HIDE,
     O_BIND,
     O_STAGE,
     O_STAGE_RO,
@@ -470,6 +489,7 @@ static const struct {
     enum opt_id id;
 } value_opts[] = {
     {"--rootfs-upper", O_ROOTFS}, {"--tmp", O_TMP},
+    {"--hide", O_HIDE},
     {"--bind", O_BIND},           {"--stage", O_STAGE},
     {"--stage-ro", O_STAGE_RO},   {"--collect", O_COLLECT},
     {"--workdir", O_WORKDIR},     {"--cgroup", O_CGROUP},
@@ -498,11 +518,14 @@ static int apply(struct agent_sb_opts *o, enum opt_id id, const char *opt,
         return push_pair(&o->stages_ro, &o->n_stages_ro, opt, val, false, em);
     case O_COLLECT:
         return push_pair(&o->collects, &o->n_collects, opt, val, false, em);
+    case O_HIDE:
     case O_CGROUP:
         if (!is_abs(val)) {
             cl_errmsg_set(em, "%s '%s': not an absolute path", opt, val);
             return CL_EINVAL;
         }
+        if (id == O_HIDE)
+            return push_str(&o->hides, &o->n_hides, val, em);
         return push_str(&o->cgroups, &o->n_cgroups, val, em);
     case O_CPUS:
         rv = agent_sb_cpus_parse(val, &o->cpus);

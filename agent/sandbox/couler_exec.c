@@ -397,8 +397,8 @@ int main(int argc, char **argv)
         v.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (v.rootfd < 0)
             die(false, "open /: %s", strerror(errno));
-        if (o.n_binds > 0)
-            warn("--bind needs the private view; ignored");
+        if (o.n_binds > 0 || o.n_hides > 0)
+            warn("--bind and --hide need the private view; ignored");
         /* Inputs still go where the step looks for them. */
         for (size_t k = 0; k < 2; k++) {
             struct agent_sb_pair *p = k == 0 ? o.stages_ro : o.stages;

@@ -99,6 +99,10 @@ struct agent_sb_map {
  *              not collide and the host's / is never changed. NULL: the step
  *              runs on the host filesystem.
  *   tmp_dir    a host directory bind-mounted on /tmp in the view.
+ *   hides      paths covered by an empty read-only directory in the view:
+ *              the agent's data dir, so that a step sees neither the agent's
+ *              state nor other steps' files. Binds, stages and tmp_dir are
+ *              applied after and stay visible at their destinations.
  *   binds      host src bind-mounted read-write at view dst (dst NULL: same
  *              path).
  *   stages     input artifacts: host src (file or directory) copied to view
@@ -122,6 +126,8 @@ struct agent_sb_spec {
     const char *exec_path; /* path of couler-exec; NULL: "couler-exec" */
     const char *view_dir;
     const char *tmp_dir;
+    const char *const *hides;
+    size_t n_hides;
     const struct agent_sb_map *binds;
     size_t n_binds;
     const struct agent_sb_map *stages;
@@ -145,8 +151,8 @@ struct agent_sb_spec {
  * ready for uv_process_options_t.args (file = argv[0]).
  *
  * Checks what couler-exec would refuse: view paths (stage, bind and collect
- * destinations, collect sources, workdir, view_dir, tmp_dir, cgroups and
- * collect destinations) must be absolute; view_dir must not contain ',' or
+ * destinations, collect sources, workdir, view_dir, tmp_dir, hides and
+ * cgroups) must be absolute; view_dir must not contain ',' or
  * ':' (overlayfs option syntax); cpus must parse; env entries need '=';
  * argc >= 1 and no NULL argument. A ':' or '\' inside a SRC:DST path is
  * escaped as "\:" / "\\", which agent_sb_opts_parse() undoes.
@@ -173,6 +179,8 @@ struct agent_sb_opts {
     char *view_dir;
     char *tmp_dir;
     char *workdir;
+    char **hides;
+    size_t n_hides;
     struct agent_sb_pair *binds;
     size_t n_binds;
     struct agent_sb_pair *stages;

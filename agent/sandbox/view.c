@@ -35,6 +35,7 @@
  */
 #include "agent/sandbox/sb_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -153,6 +154,29 @@ static int bind_into(int rootfd, const char *src, const char *dst, bool ro,
     return rv;
 }
 
+/* hide - cover `path` in the view with an empty read-only tmpfs. A path
+ * the view does not have needs no hiding. */
+static int hide(int rootfd, const char *path, cl_errmsg *em)
+{
+    int fd = agent_sb__in_root_open(rootfd, path, O_PATH | O_DIRECTORY, 0);
+    if (fd == -ENOENT)
+        return 0;
+    if (fd < 0) {
+        cl_errmsg_set(em, "hide %s in the view: %s", path, strerror(-fd));
+        return cl_err_from_errno(-fd);
+    }
+    int r = mount_at_fd("tmpfs", fd, "tmpfs",
+                        MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                        "size=4k,mode=0755");
+    int e = errno;
+    close(fd);
+    if (r != 0) {
+        cl_errmsg_set(em, "hide %s in the view: %s", path, strerror(e));
+        return cl_err_from_errno(e);
+    }
+    return 0;
+}
+
 /* host_mounts - the mount points to bind into the view: the fixed set
  * plus every mount whose parent is the root mount, minus /tmp and anything
  * at or under the view dir. *list is cl_malloc'd strings. */
@@ -222,6 +246,21 @@ static int host_mounts(const char *dir, char ***list, size_t *n,
     return 0;
 }
 
+/* dir_empty - true for a missing or empty directory. */
+static bool dir_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return errno == ENOENT;
+    struct dirent *de;
+    bool empty = true;
+    while (empty && (de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            empty = false;
+    closedir(d);
+    return empty;
+}
+
 static int mount_overlay(const struct agent_sb__view *v, cl_errmsg *em)
 {
     char upper[PATH_MAX], work[PATH_MAX], opts[3 * PATH_MAX];
@@ -285,6 +324,17 @@ int agent_sb__view_setup(const struct agent_sb_opts *o,
         cl_errmsg_set(em, "view dir path too long");
         return rv;
     }
+    /* An upper layer left by an earlier attempt would show its files to
+     * this one: each attempt gets a fresh directory. */
+    char upper[PATH_MAX];
+    if (agent_sb__join(upper, sizeof(upper), v->dir, "upper") == 0 &&
+        !dir_empty(upper)) {
+        *can_fallback = false;
+        cl_errmsg_set(em, "view dir %s holds an earlier step's layer; use a "
+                          "fresh directory for each attempt",
+                      v->dir);
+        return CL_EEXIST;
+    }
     rv = host_mounts(v->dir, &mounts, &nmounts, em);
     if (rv != 0)
         return rv;
@@ -342,21 +392,13 @@ int agent_sb__view_setup(const struct agent_sb_opts *o,
                         "step's view: %s\n",
                 mounts[i], m.msg);
     }
-    /* Hide DIR (and with it the overlay's trapped upper and work dirs). */
-    int hfd = agent_sb__in_root_open(v->rootfd, v->dir, O_PATH | O_DIRECTORY,
-                                     0);
-    if (hfd >= 0) {
-        int r = mount_at_fd("tmpfs", hfd, "tmpfs",
-                            MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                            "size=4k,mode=0755");
-        int e = errno;
-        close(hfd);
-        if (r != 0) {
-            rv = cl_err_from_errno(e);
-            cl_errmsg_set(em, "hide %s in the view: %s", v->dir, strerror(e));
-            goto out;
-        }
-    }
+    /* Hide DIR (and with it the overlay's trapped upper and work dirs),
+     * then what the agent asks to hide. */
+    rv = hide(v->rootfd, v->dir, em);
+    for (size_t i = 0; rv == 0 && i < o->n_hides; i++)
+        rv = hide(v->rootfd, o->hides[i], em);
+    if (rv != 0)
+        goto out;
     if (o->tmp_dir != NULL) {
         rv = bind_into(v->rootfd, o->tmp_dir, "/tmp", false, true, em);
         if (rv != 0) {

@@ -17,14 +17,23 @@ int main(int argc, char **argv)
     long mib = strtol(argv[1], NULL, 10);
     if (mib <= 0)
         return 2;
+    /* Keep every block reachable and read it back, so that no compiler
+     * may drop the allocations as unused. */
+    char **blocks = calloc((size_t)mib, sizeof(*blocks));
+    if (blocks == NULL)
+        return 3;
     for (long i = 0; i < mib; i++) {
-        char *p = malloc(1 << 20);
-        if (p == NULL) {
+        blocks[i] = malloc(1 << 20);
+        if (blocks[i] == NULL) {
             fprintf(stderr, "memhog: malloc failed at %ld MiB\n", i);
             return 3;
         }
-        memset(p, (int)(i & 0xff) | 1, 1 << 20); /* touch every page */
+        memset(blocks[i], (int)(i & 0xff) | 1, 1 << 20); /* every page */
     }
+    unsigned long sum = 0;
+    for (long i = 0; i < mib; i++)
+        for (size_t off = 0; off < (1u << 20); off += 4096)
+            sum += (unsigned char)blocks[i][off];
     printf("done %ld\n", mib);
-    return 0;
+    return sum == 0 ? 4 : 0;
 }

@@ -46,6 +46,7 @@ static const struct agent_sb_map collects[] = {
 };
 static const char *const cgroups[] = {"/sys/fs/cgroup/memory/couler/s1",
                                       "/sys/fs/cgroup/cpu/couler/s1"};
+static const char *const hides[] = {"/var/lib/couler"};
 static const char *const env[] = {"CUDA_VISIBLE_DEVICES=0,1", "RANK=0"};
 static const char *const cmd[] = {"python3", "-c", "print('--')", "--"};
 
@@ -56,6 +57,8 @@ static struct agent_sb_spec full_spec(void)
     s.exec_path = "/usr/lib/couler/couler-exec";
     s.view_dir = "/var/lib/couler/s/view";
     s.tmp_dir = "/var/lib/couler/s/tmp";
+    s.hides = hides;
+    s.n_hides = 1;
     s.binds = binds;
     s.n_binds = 2;
     s.stages = stages;
@@ -88,6 +91,7 @@ static void test_build_full(void **state)
         "/usr/lib/couler/couler-exec",
         "--rootfs-upper", "/var/lib/couler/s/view",
         "--tmp", "/var/lib/couler/s/tmp",
+        "--hide", "/var/lib/couler",
         "--bind", "/home/u/.cache",
         "--bind", "/srv/x:/x",
         "--stage-ro", "/data/set:/mnt/data",
@@ -141,6 +145,8 @@ static void test_roundtrip(void **state)
     assert_string_equal(o.view_dir, s.view_dir);
     assert_string_equal(o.tmp_dir, s.tmp_dir);
     assert_string_equal(o.workdir, "/");
+    assert_int_equal(o.n_hides, 1);
+    assert_string_equal(o.hides[0], "/var/lib/couler");
     assert_int_equal(o.n_binds, 2);
     assert_string_equal(o.binds[0].src, "/home/u/.cache");
     assert_string_equal(o.binds[0].dst, "/home/u/.cache");
@@ -284,6 +290,12 @@ static void test_build_errors(void **state)
     s.cgroups = bad_cg;
     s.n_cgroups = 1;
     assert_int_equal(agent_sb_build_argv(&s, &argv, &em), CL_EINVAL);
+
+    s = full_spec();
+    static const char *const bad_hide[] = {"var/lib"};
+    s.hides = bad_hide;
+    assert_int_equal(agent_sb_build_argv(&s, &argv, &em), CL_EINVAL);
+    assert_non_null(strstr(em.msg, "hide 'var/lib'"));
 
     s = full_spec();
     static const char *const nullarg[] = {"echo", NULL};

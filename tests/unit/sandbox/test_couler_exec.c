@@ -468,11 +468,20 @@ static void test_tmp_bind_collect(void **state)
     assert_int_equal(agent_sb__mkdirs(shared, 0755), 0);
     pathf(out_dir, "%s/tb-out/tmpdir", f->dir);
     pathf(none, "%s/tb-out/none", f->dir);
+    /* The agent's data dir (here: the test dir, which holds the tmp and
+     * shared dirs) is hidden; what is bound from it stays visible. */
+    char script[1024];
+    snprintf(script, sizeof(script),
+             "mkdir -p /tmp/out/sub && echo 1 > /tmp/out/a && "
+             "echo 2 > /tmp/out/sub/b && echo s > /shared/s && "
+             "ln -s a /tmp/out/link && test -z \"$(ls -A %s)\" && "
+             "! touch %s/x 2>/dev/null",
+             f->dir, f->dir);
     struct step s;
-    step_init(&s, f, "tb",
-              "mkdir -p /tmp/out/sub && echo 1 > /tmp/out/a && "
-              "echo 2 > /tmp/out/sub/b && echo s > /shared/s && "
-              "ln -s a /tmp/out/link");
+    step_init(&s, f, "tb", script);
+    const char *hides[] = {f->dir};
+    s.spec.hides = hides;
+    s.spec.n_hides = 1;
     struct agent_sb_map bind = {shared, "/shared"};
     struct agent_sb_map col[2] = {{"/tmp/out", out_dir},
                                   {"/no/such/output", none}};
@@ -627,12 +636,19 @@ static void test_exit_statuses(void **state)
 static void test_launch_failures(void **state)
 {
     struct fx *f = *state;
+    /* A view dir that an earlier attempt used is refused. */
     struct step s;
+    step_init(&s, f, "again", "echo first > /first");
+    struct run *r;
+    assert_int_equal(run_spec(f, &s.spec, &r), 0);
+    assert_int_equal(run_spec(f, &s.spec, &r), 127);
+    assert_non_null(strstr(r->err_buf, "holds an earlier step's layer"));
+    assert_int_equal(count_lines(r->err_buf), 1);
+
     step_init(&s, f, "miss", "");
     static const char *const argv[] = {"no-such-command-xyz", "arg"};
     s.spec.argv = argv;
     s.spec.argc = 2;
-    struct run *r;
     assert_int_equal(run_spec(f, &s.spec, &r), 127);
     assert_string_equal(r->err_buf, "couler-exec: cannot exec "
                                     "'no-such-command-xyz': No such file or "
