@@ -752,10 +752,15 @@ void place__model_describe_as(const place_model *m, const char *host,
     }
     for (uint32_t g = 0; g < m->ngpus; g++) {
         const place_gpu *gp = &m->gpus[g];
-        cl_buf_printf(out, "  GPU %" PRIu32 ": %s %s, index %" PRId32 "%s",
-                      g, place_vendor_name(gp->vendor),
-                      gp->model[0] ? gp->model : "(unknown model)",
-                      gp->index, gp->index_from_pci ? " (PCI order)" : "");
+        cl_buf_printf(out, "  GPU %" PRIu32 ": %s ", g,
+                      place_vendor_name(gp->vendor));
+        if (gp->model[0])
+            cl_buf_puts(out, gp->model);
+        else
+            cl_buf_printf(out, "PCI device %04x:%04x", gp->pci_vendor,
+                          gp->pci_device);
+        cl_buf_printf(out, ", index %" PRId32 "%s", gp->index,
+                      gp->index_from_pci ? " (PCI order)" : "");
         if (gp->pci_bus_id[0])
             cl_buf_printf(out, ", PCI %s", gp->pci_bus_id);
         if (gp->numa >= 0)
@@ -772,19 +777,15 @@ void place__model_describe_as(const place_model *m, const char *host,
     }
     for (uint32_t l = 0; l < m->nlinks; l++) {
         const place_link *lk = &m->links[l];
-        uint32_t ng = 0, ns = 0, no = 0;
-        for (uint32_t j = 0; j < lk->n; j++) {
-            if (lk->members[j].kind == PLACE_LINK_GPU)
-                ng++;
-            else if (lk->members[j].kind == PLACE_LINK_SWITCH)
-                ns++;
-            else
-                no++;
-        }
+        uint32_t cnt[5] = {0};
+        for (uint32_t j = 0; j < lk->n; j++)
+            cnt[lk->members[j].kind]++;
         cl_buf_printf(out, "  links %s: %" PRIu32 " members (%" PRIu32
                            " GPUs, %" PRIu32 " switches, %" PRIu32
-                           " other)\n",
-                      lk->name, lk->n, ng, ns, no);
+                           " CPU packages, %" PRIu32 " other)\n",
+                      lk->name, lk->n, cnt[PLACE_LINK_GPU],
+                      cnt[PLACE_LINK_SWITCH], cnt[PLACE_LINK_PACKAGE],
+                      cnt[PLACE_LINK_OTHER]);
     }
     for (uint32_t grp = 0; grp < m->nlink_groups; grp++) {
         uint64_t mask = ix->group_gpus[grp];

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #define PLACE__FORMAT 1 /* couler.topology.Topology.format */
+#define PLACE__TRAILER 0x434c5450u /* last field of every message */
 #define PLACE__NVENDOR 4
 #define PLACE__CORE_MILLI 1000u
 

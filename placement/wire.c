@@ -15,10 +15,14 @@
 #include <inttypes.h>
 #include <string.h>
 
+/* protobuf-c returns NULL both for bad input and for a failed allocation;
+ * the allocator notes the latter so it is reported as CL_ENOMEM. */
 static void *pb_alloc(void *data, size_t size)
 {
-    (void)data;
-    return cl_malloc(size);
+    void *p = cl_malloc(size);
+    if (p == NULL)
+        *(bool *)data = true;
+    return p;
 }
 
 static void pb_free(void *data, void *p)
@@ -26,8 +30,6 @@ static void pb_free(void *data, void *p)
     (void)data;
     cl_free(p);
 }
-
-static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
 
 /* ------------------------------------------------------------------ */
 /* Model                                                                */
@@ -99,6 +101,7 @@ static int pk_build(const place_model *m, bool canonical, struct pk *p)
     t->hostname = canonical ? (char *)"" : m->hostname;
     t->is_this_system = canonical ? 0 : m->is_this_system;
     t->caches = m->ncaches;
+    t->trailer = PLACE__TRAILER;
     for (uint32_t i = 0; i < m->npackages; i++) {
         Couler__Topology__Package in = COULER__TOPOLOGY__PACKAGE__INIT;
         p->pkg[i] = in;
@@ -250,17 +253,23 @@ int place_model_unpack(const uint8_t *buf, size_t len, place_model **out,
     Couler__Topology__Topology *t = NULL;
     place_model *m = NULL;
     int rv = 0;
+    bool oom = false;
+    ProtobufCAllocator pba = {pb_alloc, pb_free, &oom};
     if (len > PLACE_MODEL_WIRE_MAX)
         UFAIL(CL_ETOOBIG, "topology: %zu bytes, at most %u", len,
               PLACE_MODEL_WIRE_MAX);
     if (buf == NULL && len > 0)
         UFAIL(CL_EINVAL, "topology: no buffer");
-    t = couler__topology__topology__unpack(&pb_allocator, len, buf);
+    t = couler__topology__topology__unpack(&pba, len, buf);
+    if (t == NULL && oom)
+        UFAIL(CL_ENOMEM, "topology: out of memory");
     if (t == NULL)
         UFAIL(CL_EPROTO, "topology: malformed message");
     if (t->format != PLACE__FORMAT)
         UFAIL(CL_EVERSION, "topology: format %" PRIu32 ", this build reads %d",
               t->format, PLACE__FORMAT);
+    if (t->trailer != PLACE__TRAILER)
+        UFAIL(CL_EPROTO, "topology: truncated (no trailer)");
     if (t->n_packages > PLACE_MAX_PACKAGES || t->n_numa_nodes > PLACE_MAX_NUMA ||
         t->n_cores > PLACE_MAX_CORES || t->n_gpus > PLACE_MAX_GPUS ||
         t->n_links > PLACE_MAX_LINKS || t->caches > PLACE_MAX_CORES)
@@ -394,7 +403,7 @@ int place_model_unpack(const uint8_t *buf, size_t len, place_model **out,
     m = NULL;
 out:
     if (t != NULL)
-        couler__topology__topology__free_unpacked(t, &pb_allocator);
+        couler__topology__topology__free_unpacked(t, &pba);
     place_model_free(m);
     return rv;
 }
@@ -449,6 +458,7 @@ int place_binding_pack(const place_binding *b, uint8_t **buf, size_t *len)
     msg.degree = b->degree;
     msg.fit = (Couler__Topology__Fit)b->fit;
     msg.gpus_linked = b->gpus_linked;
+    msg.trailer = PLACE__TRAILER;
     size_t n = couler__topology__binding__get_packed_size(&msg);
     rv = CL_ETOOBIG;
     if (n > PLACE_BINDING_WIRE_MAX)
@@ -480,17 +490,23 @@ int place_binding_unpack(const uint8_t *buf, size_t len, place_binding *b,
     Couler__Topology__Binding *t = NULL;
     cl_buf cs = CL_BUF_INIT;
     int rv = 0;
+    bool oom = false;
+    ProtobufCAllocator pba = {pb_alloc, pb_free, &oom};
     if (len > PLACE_BINDING_WIRE_MAX)
         UFAIL(CL_ETOOBIG, "binding: %zu bytes, at most %u", len,
               PLACE_BINDING_WIRE_MAX);
     if (buf == NULL && len > 0)
         UFAIL(CL_EINVAL, "binding: no buffer");
-    t = couler__topology__binding__unpack(&pb_allocator, len, buf);
+    t = couler__topology__binding__unpack(&pba, len, buf);
+    if (t == NULL && oom)
+        UFAIL(CL_ENOMEM, "binding: out of memory");
     if (t == NULL)
         UFAIL(CL_EPROTO, "binding: malformed message");
     if (t->format != PLACE__FORMAT)
         UFAIL(CL_EVERSION, "binding: format %" PRIu32 ", this build reads %d",
               t->format, PLACE__FORMAT);
+    if (t->trailer != PLACE__TRAILER)
+        UFAIL(CL_EPROTO, "binding: truncated (no trailer)");
     if (!wire_str(t->node_id) || t->node_id[0] == '\0')
         UFAIL(CL_EPROTO, "binding: missing or overlong node id");
     if (t->n_pus == 0 || t->n_pus > PLACE_MAX_PUS ||
@@ -560,7 +576,7 @@ int place_binding_unpack(const uint8_t *buf, size_t len, place_binding *b,
 out:
     cl_buf_free(&cs);
     if (t != NULL)
-        couler__topology__binding__free_unpacked(t, &pb_allocator);
+        couler__topology__binding__free_unpacked(t, &pba);
     if (rv != 0)
         place_binding_free(b);
     return rv;
