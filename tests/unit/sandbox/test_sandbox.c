@@ -727,6 +727,26 @@ static void test_real_create_limits(void **state)
                     v2 ? "memory.max" : "memory.limit_in_bytes", "67108864");
     const char *const *paths;
     size_t n = agent_sb_group_paths(g, &paths);
+    if (v2) {
+        /* Only where the unified hierarchy carries the controllers: the
+         * parent delegates them and swap is off for the group. */
+        const char *const *parents;
+        agent_sb_cg_parents(r->cg, &parents);
+        char p[PATH_MAX], text[256];
+        snprintf(p, sizeof(p), "%s/cgroup.subtree_control", parents[0]);
+        assert_int_equal(agent_sb__read_file(p, text, sizeof(text), NULL), 0);
+        if ((ctls & AGENT_SB_CTL_MEMORY) && strstr(text, "memory") == NULL)
+            fail_msg("%s: '%s' lacks memory", p, text);
+        snprintf(p, sizeof(p), "%s/memory.swap.max", paths[0]);
+        if (exists(p))
+            expect_text(paths[0], "memory.swap.max", "0");
+    } else if (ctls & AGENT_SB_CTL_MEMORY) {
+        char p[PATH_MAX];
+        const char *mdir = ctl_dir(g, r->cg, AGENT_SB_CTL_MEMORY);
+        snprintf(p, sizeof(p), "%s/memory.memsw.limit_in_bytes", mdir);
+        if (exists(p))
+            expect_text(mdir, "memory.memsw.limit_in_bytes", "67108864");
+    }
     rv = agent_sb_group_remove(g, 2000, &em);
     if (rv != 0)
         fail_msg("remove: %s", em.msg);
