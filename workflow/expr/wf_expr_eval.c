@@ -936,6 +936,20 @@ static int eval_cfn(wf_expr__ev *e, const wf_expr__node *n, json_t **out)
                 goto done;
             json_decref(acc);
             acc = next;
+            /* #acc is the only way a value can nest itself: bound it so
+             * no later walk (or jansson's own release) recurses too deep. */
+            size_t visited = 0;
+            bool deep = wf_expr__depth_over(acc, WF_EXPR__MAX_BUILD_DEPTH,
+                                            &visited);
+            if ((rv = wf_expr__ev_budget(e, n->col, visited)) != 0)
+                goto done;
+            if (deep) {
+                rv = wf_expr__fail(e->err, CL_EEXPR, n->col,
+                                   "reduce result nested deeper than %d "
+                                   "levels",
+                                   WF_EXPR__MAX_BUILD_DEPTH);
+                goto done;
+            }
         }
         res = acc;
         acc = NULL;

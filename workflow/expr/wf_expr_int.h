@@ -22,7 +22,8 @@
  * a hang or an unbounded allocation. */
 #define WF_EXPR__MAX_SRC (1u << 20)       /* bytes of expression source */
 #define WF_EXPR__MAX_DEPTH 200            /* syntactic nesting */
-#define WF_EXPR__MAX_JSON_DEPTH 512       /* nesting walked in a value */
+#define WF_EXPR__MAX_JSON_DEPTH 1000      /* nesting walked in a value */
+#define WF_EXPR__MAX_BUILD_DEPTH 512      /* nesting decoded or reduced */
 #define WF_EXPR__MAX_STR (16u << 20)      /* bytes in one string value */
 #define WF_EXPR__MAX_ARRAY 1000000u       /* elements in one array or map */
 #define WF_EXPR__MAX_ITER 1000000u        /* closure calls per evaluation */
@@ -59,6 +60,10 @@ int wf_expr__push(json_t *a, json_t *v, cl_errmsg *err);
 int wf_expr__put(json_t *o, const char *key, size_t klen, json_t *v,
                  cl_errmsg *err);
 
+/* wf_expr__depth_over - whether v nests deeper than limit levels; *visited
+ * counts the containers walked (charge it to a budget). */
+bool wf_expr__depth_over(const json_t *v, int limit, size_t *visited);
+
 /* wf_expr__equal - deep equality where 1 == 1.0 (expr-lang semantics). */
 bool wf_expr__equal(const json_t *a, const json_t *b);
 
@@ -76,6 +81,7 @@ enum {
     WF_EXPR__JSON_COMPACT = 0,
     WF_EXPR__JSON_INDENT = 1, /* two spaces per level, as MarshalIndent */
     WF_EXPR__JSON_HTML = 2,   /* escape < > & as \u003c... as json.Marshal */
+    WF_EXPR__JSON_CLIP = 4,   /* write null below the depth limit */
 };
 int wf_expr__json_write(cl_buf *b, const json_t *v, int flags, cl_errmsg *err);
 /* wf_expr__gofmt - Go's fmt "%v" of a decoded JSON value: strings raw,

@@ -190,6 +190,34 @@ static bool equal_at(const json_t *a, const json_t *b, int depth)
     }
 }
 
+static bool depth_over(const json_t *v, int left, size_t *visited)
+{
+    if (!json_is_array(v) && !json_is_object(v))
+        return false;
+    (*visited)++;
+    if (left <= 0)
+        return true;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (depth_over(json_array_get(v, i), left - 1, visited))
+                return true;
+        return false;
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        if (depth_over(x, left - 1, visited))
+            return true;
+    }
+    return false;
+}
+
+bool wf_expr__depth_over(const json_t *v, int limit, size_t *visited)
+{
+    return depth_over(v, limit, visited);
+}
+
 bool wf_expr__equal(const json_t *a, const json_t *b)
 {
     return equal_at(a, b, 0);
@@ -454,6 +482,10 @@ static void indent(cl_buf *b, int level)
 static int json_at(cl_buf *b, const json_t *v, int flags, int depth,
                    cl_errmsg *err)
 {
+    if (depth > WF_EXPR__MAX_JSON_DEPTH && (flags & WF_EXPR__JSON_CLIP)) {
+        cl_buf_puts(b, "null");
+        return 0;
+    }
     if (depth > WF_EXPR__MAX_JSON_DEPTH)
         return wf_expr__fail(err, CL_EEXPR, 0,
                              "value nested deeper than %d levels",
@@ -840,10 +872,10 @@ static int jvalue(struct jdec *d, json_t **out, int depth)
     jws(d);
     if (d->pos >= d->len)
         return jbad(d, "looking for beginning of value");
-    if (depth > WF_EXPR__MAX_JSON_DEPTH)
+    if (depth >= WF_EXPR__MAX_BUILD_DEPTH)
         return wf_expr__fail(d->err, CL_EEXPR, 0,
                              "invalid JSON: nested deeper than %d levels",
-                             WF_EXPR__MAX_JSON_DEPTH);
+                             WF_EXPR__MAX_BUILD_DEPTH);
     char c = d->s[d->pos];
     int rv;
     if (c == '{' || c == '[') {
@@ -960,12 +992,11 @@ char *wf_expr_render(const json_t *v)
         char tmp[48];
         wf_expr__fmt_float(json_real_value(v), 'j', tmp);
         cl_buf_puts(&b, tmp);
-    } else if (wf_expr__json_write(&b, v, WF_EXPR__JSON_COMPACT, NULL) != 0) {
-        /* Only depth or size limits land here; the text is cut, not lost. */
-        if (!cl_buf_ok(&b)) {
-            cl_buf_free(&b);
-            return NULL;
-        }
+    } else if (wf_expr__json_write(&b, v, WF_EXPR__JSON_CLIP, NULL) != 0) {
+        /* Out of memory, or past the size limit (only a value built by the
+         * caller can be that large). */
+        cl_buf_free(&b);
+        return NULL;
     }
     size_t len;
     return cl_buf_steal(&b, &len);

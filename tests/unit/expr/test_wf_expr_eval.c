@@ -394,6 +394,15 @@ static void test_limits(void **state)
     assert_int_equal(wf_expr_eval("sprig.repeat(100000000, 'x')", NULL, &out,
                                   &err),
                      CL_EEXPR);
+    /* #acc cannot nest a value without bound */
+    assert_int_equal(wf_expr_eval("reduce(0..5000, [#acc], 0)", NULL, &out,
+                                  &err),
+                     CL_EEXPR);
+    assert_non_null(strstr(err.msg, "nested deeper"));
+    assert_int_equal(wf_expr_eval("len(reduce(0..100, [#acc], 0))", NULL,
+                                  &out, &err),
+                     0);
+    json_decref(out);
     /* string concatenation doubling hits the size or work limit */
     assert_int_equal(
         wf_expr_eval("reduce(0..40, #acc + #acc, 'xy')", NULL, &out, &err),
