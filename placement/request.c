@@ -5,7 +5,7 @@
  *   quantity ::= [+|-] number suffix
  *   number   ::= digits | digits "." [digits] | "." digits
  *   suffix   ::= binarySI (Ki Mi Gi Ti Pi Ei)
- *              | decimalSI (m "" k M G T P E)
+ *              | decimalSI (n u m "" k M G T P E)
  *              | ("e" | "E") [+|-] digits
  * Upper-case "K" is accepted as kilo as well. Values are exact: a mantissa
  * of up to 18 significant digits with decimal and binary exponents, turned
@@ -66,6 +66,14 @@ static const char *qty_parse(const char *s, struct qty *q)
     int32_t e = 0;
     switch (*p) {
     case '\0':
+        break;
+    case 'n':
+        e = -9;
+        p++;
+        break;
+    case 'u':
+        e = -6;
+        p++;
         break;
     case 'm':
         e = -3;
