@@ -1002,8 +1002,12 @@ int cache_store_import(cache_store *s, const char *path,
         rv = flush_staged_locked(s, im.wb, &im.st, CACHE__RDB_NOWAL, im.now,
                                  err);
         pthread_mutex_unlock(&s->mu);
-        if (rv == 0)
+        if (rv == 0) {
             rv = cache__rdb_flush(s->db, CACHE__CF_CHUNKS, err);
+            /* A failed flush leaves the database in its error state. */
+            if (rv == CL_ENOSPC || rv == CL_EIO)
+                s->failed = rv;
+        }
         if (rv != 0)
             goto out;
     }

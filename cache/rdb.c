@@ -48,7 +48,8 @@ int cache__rdb_err_code(const char *text)
         return CL_ECORRUPT;
     if (strstr(text, "lock") != NULL &&
         (strstr(text, "Resource temporarily unavailable") != NULL ||
-         strstr(text, "already held") != NULL))
+         strstr(text, "No locks available") != NULL ||
+         strstr(text, "lock hold by current process") != NULL))
         return CL_EBUSY;
     if (strstr(text, "does not exist") != NULL ||
         strstr(text, "No such file") != NULL)

@@ -405,9 +405,11 @@ static int on_manifest(cache_xfer_recv *r, const Couler__Cache__ManifestData *md
         qsort(w, n, sizeof(*w), cmp_want);
     /* Drop duplicates and the chunks the store already holds (resume). */
     size_t k = 0;
+    uint8_t last[CL_DIGEST_SIZE];
     for (size_t i = 0; i < n; i++) {
-        if (k > 0 && memcmp(w[k - 1].d, w[i].d, CL_DIGEST_SIZE) == 0)
+        if (i > 0 && memcmp(last, w[i].d, CL_DIGEST_SIZE) == 0)
             continue;
+        memcpy(last, w[i].d, CL_DIGEST_SIZE);
         r->stats.chunks_total++;
         cache_digest c;
         memcpy(c.b, w[i].d, CL_DIGEST_SIZE);
