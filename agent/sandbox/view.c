@@ -154,6 +154,33 @@ static int bind_into(int rootfd, const char *src, const char *dst, bool ro,
     return rv;
 }
 
+/* detach_under - lazily unmount every mount at or below `prefix` (a path
+ * in our namespace). Only the outermost ones need it: MNT_DETACH takes
+ * their children along. */
+static void detach_under(const char *prefix)
+{
+    char *text = NULL;
+    struct agent_sb__mnt *m = NULL;
+    size_t nm = 0;
+    if (agent_sb__read_alloc("/proc/self/mountinfo", &text, NULL) != 0 ||
+        agent_sb__mountinfo_parse(text, &m, &nm) != 0) {
+        cl_free(text);
+        return;
+    }
+    cl_free(text);
+    for (size_t i = 0; i < nm; i++) {
+        if (!path_under(m[i].mountpoint, prefix))
+            continue;
+        bool nested = false;
+        for (size_t k = 0; k < nm && !nested; k++)
+            nested = m[k].id == m[i].parent &&
+                     path_under(m[k].mountpoint, prefix);
+        if (!nested)
+            (void)umount2(m[i].mountpoint, MNT_DETACH);
+    }
+    agent_sb__mountinfo_free(m, nm);
+}
+
 /* hide - cover `path` in the view with an empty read-only tmpfs. A path
  * the view does not have needs no hiding. */
 static int hide(int rootfd, const char *path, cl_errmsg *em)
@@ -393,7 +420,11 @@ int agent_sb__view_setup(const struct agent_sb_opts *o,
                 mounts[i], m.msg);
     }
     /* Hide DIR (and with it the overlay's trapped upper and work dirs),
-     * then what the agent asks to hide. */
+     * then what the agent asks to hide. A host mount that contains DIR was
+     * bound in with copies of our own mounts at DIR: detach those first. */
+    char inner[2 * PATH_MAX];
+    snprintf(inner, sizeof(inner), "%s%s", v->merged, v->dir);
+    detach_under(inner);
     rv = hide(v->rootfd, v->dir, em);
     for (size_t i = 0; rv == 0 && i < o->n_hides; i++)
         rv = hide(v->rootfd, o->hides[i], em);

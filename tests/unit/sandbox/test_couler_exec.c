@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -106,7 +108,10 @@ static bool exists(const char *path)
 
 /* ---- launching --------------------------------------------------------- */
 
-static struct run *start(struct fx *f, const struct agent_sb_spec *spec)
+/* start_in - launch couler-exec; `prep` (may be NULL) runs in the child
+ * before exec and returns false to abort it. */
+static struct run *start_in(struct fx *f, const struct agent_sb_spec *spec,
+                            bool (*prep)(void *), void *arg)
 {
     char **argv = NULL;
     cl_errmsg em;
@@ -127,6 +132,8 @@ static struct run *start(struct fx *f, const struct agent_sb_spec *spec)
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0)
             dup2(devnull, 0);
+        if (prep != NULL && !prep(arg))
+            _exit(125);
         execv(argv[0], argv);
         _exit(126);
     }
@@ -137,6 +144,11 @@ static struct run *start(struct fx *f, const struct agent_sb_spec *spec)
     agent_sb_argv_free(argv);
     f->runs[f->nruns++] = r;
     return r;
+}
+
+static struct run *start(struct fx *f, const struct agent_sb_spec *spec)
+{
+    return start_in(f, spec, NULL, NULL);
 }
 
 /* pump - read what is available from the run's pipes, up to timeout_ms. */
@@ -394,6 +406,58 @@ static void test_view_on_other_fs(void **state)
     assert_run(r, 0, "shm\n");
     expect_file(dst, "shm\n");
     assert_false(exists("/output"));
+}
+
+/* odd_fs - in the child only: a private mount namespace where <dir>/m is
+ * an overlayfs, which cannot serve as another overlay's upper layer. */
+static bool odd_fs(void *arg)
+{
+    const char *dir = arg;
+    char l[PATH_MAX], u[PATH_MAX], m[PATH_MAX], opts[3 * PATH_MAX];
+    snprintf(l, sizeof(l), "%s/l", dir);
+    snprintf(u, sizeof(u), "%s/u", dir);
+    snprintf(m, sizeof(m), "%s/m", dir);
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", u, "tmpfs", 0, "mode=0755") != 0)
+        return false;
+    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s/u,workdir=%s/w", l,
+             u, u);
+    char uu[PATH_MAX + 4], uw[PATH_MAX + 4];
+    snprintf(uu, sizeof(uu), "%s/u", u);
+    snprintf(uw, sizeof(uw), "%s/w", u);
+    return mkdir(uu, 0755) == 0 && mkdir(uw, 0755) == 0 &&
+           mount("overlay", m, "overlay", 0, opts) == 0;
+}
+
+/* A view dir whose filesystem cannot hold an upper layer: the layer goes
+ * to a tmpfs in the launcher's namespace, and the step still sees none of
+ * the launcher's own mounts. */
+static void test_upper_in_memory(void **state)
+{
+    struct fx *f = *state;
+    char base[PATH_MAX], p[PATH_MAX], out[PATH_MAX];
+    pathf(base, "%s/odd", f->dir);
+    for (const char *sub = "lum"; *sub; sub++) {
+        pathf(p, "%s/%c", base, *sub);
+        assert_int_equal(agent_sb__mkdirs(p, 0755), 0);
+    }
+    pathf(out, "%s/collected", f->dir);
+    char script[1024];
+    snprintf(script, sizeof(script),
+             "echo inmem > /r.txt && grep -c ' %s/m/view' /proc/self/mountinfo",
+             base);
+    struct step s;
+    step_init(&s, f, "odd", script);
+    pathf(s.view, "%s/m/view", base);
+    struct agent_sb_map c = {"/r.txt", out};
+    s.spec.collects = &c;
+    s.spec.n_collects = 1;
+    struct run *r = start_in(f, &s.spec, odd_fs, base);
+    finish(r);
+    /* One line: the empty tmpfs that hides the view dir. */
+    assert_run(r, 0, "1\n");
+    expect_file(out, "inmem\n");
 }
 
 /* Inputs are placed at absolute paths before the step runs; parallel
@@ -890,6 +954,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_parallel_private_paths, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_view_on_other_fs, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_upper_in_memory, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stage_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tmp_bind_collect, setup,
