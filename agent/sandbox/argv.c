@@ -145,8 +145,8 @@ static bool is_abs(const char *p)
     return p != NULL && p[0] == '/';
 }
 
-static int check_pairs(const struct agent_sb_map *m, size_t n,
-                       const char *what, bool dst_optional, cl_errmsg *em)
+static int check_pairs(const struct agent_sb_map *m, size_t n, const char *what,
+                       bool dst_optional, cl_errmsg *em)
 {
     if (n > 0 && m == NULL) {
         cl_errmsg_set(em, "%s: %zu entries but no array", what, n);
@@ -293,8 +293,7 @@ int agent_sb_build_argv(const struct agent_sb_spec *s, char ***argv_out,
     for (size_t i = 0; i < s->n_stages; i++)
         vec_push_pair(&a, "--stage", s->stages[i].src, s->stages[i].dst);
     for (size_t i = 0; i < s->n_collects; i++)
-        vec_push_pair(&a, "--collect", s->collects[i].src,
-                      s->collects[i].dst);
+        vec_push_pair(&a, "--collect", s->collects[i].src, s->collects[i].dst);
     if (s->workdir) {
         vec_push(&a, "--workdir");
         vec_push(&a, s->workdir);
@@ -488,12 +487,17 @@ static const struct {
     const char *name;
     enum opt_id id;
 } value_opts[] = {
-    {"--rootfs-upper", O_ROOTFS}, {"--tmp", O_TMP},
+    {"--rootfs-upper", O_ROOTFS},
+    {"--tmp", O_TMP},
     {"--hide", O_HIDE},
-    {"--bind", O_BIND},           {"--stage", O_STAGE},
-    {"--stage-ro", O_STAGE_RO},   {"--collect", O_COLLECT},
-    {"--workdir", O_WORKDIR},     {"--cgroup", O_CGROUP},
-    {"--cpus", O_CPUS},           {"--env", O_ENV},
+    {"--bind", O_BIND},
+    {"--stage", O_STAGE},
+    {"--stage-ro", O_STAGE_RO},
+    {"--collect", O_COLLECT},
+    {"--workdir", O_WORKDIR},
+    {"--cgroup", O_CGROUP},
+    {"--cpus", O_CPUS},
+    {"--env", O_ENV},
 };
 
 static int apply(struct agent_sb_opts *o, enum opt_id id, const char *opt,

@@ -125,8 +125,8 @@ static void join_cgroups(const struct agent_sb_opts *o)
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
     for (size_t i = 0; i < o->n_cgroups; i++) {
         char path[PATH_MAX];
-        int rv = agent_sb__join(path, sizeof(path), o->cgroups[i],
-                                "cgroup.procs");
+        int rv =
+            agent_sb__join(path, sizeof(path), o->cgroups[i], "cgroup.procs");
         if (rv == 0)
             rv = agent_sb__write_file(path, pid, false);
         if (rv != 0)
@@ -274,8 +274,8 @@ static void kill_cgroups(const struct agent_sb_opts *o, pid_t self)
     for (size_t i = 0; i < o->n_cgroups; i++) {
         char path[PATH_MAX];
         char *text = NULL;
-        if (agent_sb__join(path, sizeof(path), o->cgroups[i],
-                           "cgroup.procs") != 0 ||
+        if (agent_sb__join(path, sizeof(path), o->cgroups[i], "cgroup.procs") !=
+                0 ||
             agent_sb__read_alloc(path, &text, NULL) != 0)
             continue;
         for (char *p = text; *p;) {

@@ -209,8 +209,7 @@ bool agent_sb__kv(const char *text, const char *key, uint64_t *val)
 
 /* ---- paths inside a view ----------------------------------------------- */
 
-int agent_sb__in_root_open(int rootfd, const char *path, int flags,
-                           mode_t mode)
+int agent_sb__in_root_open(int rootfd, const char *path, int flags, mode_t mode)
 {
     struct open_how how;
     memset(&how, 0, sizeof(how));
@@ -271,8 +270,8 @@ int agent_sb__in_root_mkdirs(int rootfd, const char *path, mode_t mode)
             char dir[PATH_MAX], base[NAME_MAX + 1];
             if (!split_path(buf, dir, base))
                 return CL_EINVAL;
-            int pfd = agent_sb__in_root_open(rootfd, dir, O_PATH | O_DIRECTORY,
-                                             0);
+            int pfd =
+                agent_sb__in_root_open(rootfd, dir, O_PATH | O_DIRECTORY, 0);
             if (pfd < 0)
                 return cl_err_from_errno(-pfd);
             int r = mkdirat(pfd, base, mode);
@@ -323,8 +322,7 @@ static int copy_bytes(int in, int out)
 /* prepare_slot - make room for a new `want` (S_IFDIR or other) entry named
  * `name` in ddir: an existing non-directory is unlinked, an existing
  * directory is kept when a directory is wanted (merge). */
-static int prepare_slot(int ddir, const char *name, mode_t want,
-                        cl_errmsg *em)
+static int prepare_slot(int ddir, const char *name, mode_t want, cl_errmsg *em)
 {
     struct stat st;
     if (fstatat(ddir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -446,9 +444,9 @@ static int copy_from_fd(int sfd, const struct stat *st, int ddir,
     rv = prepare_slot(ddir, dname, S_IFREG, em);
     if (rv != 0)
         return rv;
-    int dfd = openat(ddir, dname,
-                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                     0600);
+    int dfd =
+        openat(ddir, dname,
+               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (dfd < 0) {
         cl_errmsg_set(em, "create '%s': %s", dname, strerror(errno));
         return cl_err_from_errno(errno);
@@ -629,7 +627,8 @@ static int rmtree_at(int dfd, const char *name, dev_t dev, cl_errmsg *em)
         cl_errmsg_set(em, "'%s' is a mount point", name);
         return CL_EBUSY;
     }
-    int cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int cfd =
+        openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (cfd < 0 && errno == EACCES) {
         /* The overlay work dir is mode 000; an owner may open it after a
          * chmod (root does not need to). */
@@ -689,9 +688,9 @@ static char *unescape(const char *s, size_t len)
         return NULL;
     size_t j = 0;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '\\' && i + 3 < len &&
-            s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
-            s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+        if (s[i] == '\\' && i + 3 < len && s[i + 1] >= '0' && s[i + 1] <= '3' &&
+            s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' &&
+            s[i + 3] <= '7') {
             out[j++] = (char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 +
                               (s[i + 3] - '0'));
             i += 3;
@@ -786,8 +785,7 @@ int agent_sb__mountinfo_parse(const char *text, struct agent_sb__mnt **out,
         if (end > p) {
             if (cnt == cap) {
                 size_t ncap = cap ? cap * 2 : 32;
-                struct agent_sb__mnt *na =
-                    cl_realloc(arr, ncap * sizeof(*na));
+                struct agent_sb__mnt *na = cl_realloc(arr, ncap * sizeof(*na));
                 if (na == NULL) {
                     rv = CL_ENOMEM;
                     goto err;

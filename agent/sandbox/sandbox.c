@@ -147,7 +147,8 @@ static bool valid_parent(const char *parent)
     strcpy(buf, parent);
     char *save = NULL;
     int parts = 0;
-    for (char *t = strtok_r(buf, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+    for (char *t = strtok_r(buf, "/", &save); t;
+         t = strtok_r(NULL, "/", &save)) {
         if (!valid_name(t))
             return false;
         parts++;
@@ -155,16 +156,16 @@ static bool valid_parent(const char *parent)
     return parts > 0;
 }
 
-bool agent_sb__self_cgroup(const char *text, const char *controller,
-                           char *out, size_t len)
+bool agent_sb__self_cgroup(const char *text, const char *controller, char *out,
+                           size_t len)
 {
     const char *p = text;
     while (p && *p) {
         const char *nl = strchr(p, '\n');
         size_t ll = nl ? (size_t)(nl - p) : strlen(p);
         const char *c1 = memchr(p, ':', ll);
-        const char *c2 = c1 ? memchr(c1 + 1, ':', ll - (size_t)(c1 + 1 - p))
-                            : NULL;
+        const char *c2 =
+            c1 ? memchr(c1 + 1, ':', ll - (size_t)(c1 + 1 - p)) : NULL;
         if (c1 && c2) {
             char ctls[256];
             size_t cl = (size_t)(c2 - c1 - 1);
@@ -322,8 +323,8 @@ static void subtree_text(unsigned ctls, char *buf, size_t len)
 
 /* make_parent - mkdir -p from the hierarchy base down to the parent,
  * initialising cpuset (v1) or enabling controllers (v2) at every level. */
-static int make_parent(struct agent_sb_cg *cg, struct hier *h,
-                       const char *base, cl_errmsg *em)
+static int make_parent(struct agent_sb_cg *cg, struct hier *h, const char *base,
+                       cl_errmsg *em)
 {
     char path[PATH_MAX];
     size_t bl = strlen(base);
@@ -356,8 +357,9 @@ static int make_parent(struct agent_sb_cg *cg, struct hier *h,
                               ctl_text, em);
             if (rv != 0) {
                 if (rv == CL_EBUSY)
-                    cl_errmsg_wrap(em, "%s has processes of its own (cgroup "
-                                       "v2 no-internal-processes rule)",
+                    cl_errmsg_wrap(em,
+                                   "%s has processes of its own (cgroup "
+                                   "v2 no-internal-processes rule)",
                                    path);
                 return rv;
             }
@@ -377,8 +379,10 @@ int agent_sb_cg_open(const struct agent_sb_cgconf *conf,
         conf = &def;
     const char *parent = conf->parent ? conf->parent : "couler";
     if (!valid_parent(parent)) {
-        cl_errmsg_set(em, "cgroup parent '%s': expected a relative path of "
-                          "[A-Za-z0-9._-] names", parent);
+        cl_errmsg_set(em,
+                      "cgroup parent '%s': expected a relative path of "
+                      "[A-Za-z0-9._-] names",
+                      parent);
         return CL_EINVAL;
     }
     char *mi_text = NULL, *self_text = NULL;
@@ -387,8 +391,8 @@ int agent_sb_cg_open(const struct agent_sb_cgconf *conf,
     struct agent_sb_cg *cg = NULL;
     const char *mi_path =
         conf->mountinfo_path ? conf->mountinfo_path : "/proc/self/mountinfo";
-    const char *self_path = conf->self_cgroup_path ? conf->self_cgroup_path
-                                                   : "/proc/self/cgroup";
+    const char *self_path =
+        conf->self_cgroup_path ? conf->self_cgroup_path : "/proc/self/cgroup";
     int rv = agent_sb__read_alloc(mi_path, &mi_text, NULL);
     if (rv != 0) {
         cl_errmsg_set(em, "read %s: %s", mi_path, cl_strerror(rv));
@@ -564,8 +568,9 @@ static int configure_cpuset(const struct agent_sb_group *g, size_t i,
     snprintf(pfile, sizeof(pfile), "%s%s", file,
              g->ver == AGENT_SB_CG_V2 ? ".effective" : "");
     char ptext[4096];
-    bool have_parent = cg_read(g->parent[i], pfile, ptext, sizeof(ptext)) == 0 &&
-                       !is_blank(ptext);
+    bool have_parent =
+        cg_read(g->parent[i], pfile, ptext, sizeof(ptext)) == 0 &&
+        !is_blank(ptext);
     if (want == NULL) {
         if (g->ver == AGENT_SB_CG_V2)
             return 0; /* inherits */
@@ -820,8 +825,8 @@ static int cmp_pid(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int agent_sb_group_pids(const struct agent_sb_group *g, pid_t **pids,
-                        size_t *n, cl_errmsg *em)
+int agent_sb_group_pids(const struct agent_sb_group *g, pid_t **pids, size_t *n,
+                        cl_errmsg *em)
 {
     struct pidvec pv = {0};
     int rv = 0;
@@ -846,8 +851,7 @@ int agent_sb_group_pids(const struct agent_sb_group *g, pid_t **pids,
     return 0;
 }
 
-int agent_sb_group_kill(struct agent_sb_group *g, int timeout_ms,
-                        cl_errmsg *em)
+int agent_sb_group_kill(struct agent_sb_group *g, int timeout_ms, cl_errmsg *em)
 {
     int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     pid_t self = getpid();
@@ -979,8 +983,8 @@ int agent_sb_group_usage(const struct agent_sb_group *g,
             if (cg_read(dir, "memory.memsw.failcnt", text, sizeof(text)) == 0 &&
                 agent_sb__u64(text, &v))
                 u->mem_failcnt += v;
-            if (cg_read(dir, "memory.max_usage_in_bytes", text,
-                        sizeof(text)) == 0 &&
+            if (cg_read(dir, "memory.max_usage_in_bytes", text, sizeof(text)) ==
+                    0 &&
                 agent_sb__u64(text, &v)) {
                 u->has_mem_peak = true;
                 u->mem_peak = v;
@@ -1040,8 +1044,8 @@ int agent_sb_sweep(struct agent_sb_cg *cg, unsigned *removed, cl_errmsg *em)
                 continue;
             char sub[PATH_MAX];
             struct stat st;
-            if (agent_sb__join(sub, sizeof(sub), cg->h[i].parent,
-                               de->d_name) != 0 ||
+            if (agent_sb__join(sub, sizeof(sub), cg->h[i].parent, de->d_name) !=
+                    0 ||
                 lstat(sub, &st) != 0 || !S_ISDIR(st.st_mode))
                 continue;
             char **nv = cl_realloc(ns.v, (ns.n + 1) * sizeof(*nv));
@@ -1094,8 +1098,7 @@ int agent_sb_cg_destroy(struct agent_sb_cg *cg, cl_errmsg *em)
         int r = rmdir_tree(cg->fake, cg->h[i].parent);
         if (r != 0 && rv == 0) {
             rv = r;
-            cl_errmsg_set(em, "rmdir %s: %s", cg->h[i].parent,
-                          cl_strerror(r));
+            cl_errmsg_set(em, "rmdir %s: %s", cg->h[i].parent, cl_strerror(r));
         }
     }
     return rv;

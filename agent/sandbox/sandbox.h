@@ -336,8 +336,8 @@ int agent_sb_group_join(struct agent_sb_group *g, pid_t pid, cl_errmsg *em);
 
 /* agent_sb_group_pids - the processes now in the group (sub-groups
  * included), deduplicated. *pids is cl_malloc'd (cl_free it); *n may be 0. */
-int agent_sb_group_pids(const struct agent_sb_group *g, pid_t **pids,
-                        size_t *n, cl_errmsg *em);
+int agent_sb_group_pids(const struct agent_sb_group *g, pid_t **pids, size_t *n,
+                        cl_errmsg *em);
 
 /* agent_sb_usage - what the kernel recorded about a group. */
 struct agent_sb_usage {

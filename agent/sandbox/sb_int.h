@@ -95,8 +95,8 @@ bool agent_sb__has_opt(const char *opts, const char *opt);
 /* agent_sb__self_cgroup - from /proc/self/cgroup text, the path of the
  * hierarchy that carries `controller` (v1), or of the "0::" line when
  * controller is NULL (v2). Returns true and writes out when found. */
-bool agent_sb__self_cgroup(const char *text, const char *controller,
-                           char *out, size_t len);
+bool agent_sb__self_cgroup(const char *text, const char *controller, char *out,
+                           size_t len);
 
 /* agent_sb__cpu_quota - v1 and v2 text for `millis` millicores over a
  * 100 ms period: *quota_us (v1 cpu.cfs_quota_us) and the v2 cpu.max line
@@ -109,11 +109,11 @@ void agent_sb__cpu_quota(uint32_t millis, uint64_t *quota_us, char *cpu_max,
 
 /* agent_sb__view - couler-exec's private view of the host filesystem. */
 struct agent_sb__view {
-    bool isolated;          /* an overlay view is mounted */
-    bool upper_in_memory;   /* the upper layer had to go on a tmpfs */
-    int rootfd;             /* O_PATH fd of the view's root, -1 if none */
-    char dir[PATH_MAX];     /* --rootfs-upper, canonical */
-    char merged[PATH_MAX];  /* dir/merged: the view's root in our namespace */
+    bool isolated;         /* an overlay view is mounted */
+    bool upper_in_memory;  /* the upper layer had to go on a tmpfs */
+    int rootfd;            /* O_PATH fd of the view's root, -1 if none */
+    char dir[PATH_MAX];    /* --rootfs-upper, canonical */
+    char merged[PATH_MAX]; /* dir/merged: the view's root in our namespace */
 };
 
 /* agent_sb__view_init - an empty view (rootfd -1). */

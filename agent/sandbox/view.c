@@ -115,9 +115,8 @@ static int bind_into(int rootfd, const char *src, const char *dst, bool ro,
             }
             fd = agent_sb__in_root_open(rootfd, dst, O_PATH, 0);
         } else {
-            int wfd = agent_sb__in_root_open(rootfd, dst,
-                                             O_WRONLY | O_CREAT | O_NOFOLLOW,
-                                             0644);
+            int wfd = agent_sb__in_root_open(
+                rootfd, dst, O_WRONLY | O_CREAT | O_NOFOLLOW, 0644);
             if (wfd >= 0) {
                 close(wfd);
                 fd = agent_sb__in_root_open(rootfd, dst, O_PATH, 0);
@@ -173,8 +172,8 @@ static void detach_under(const char *prefix)
             continue;
         bool nested = false;
         for (size_t k = 0; k < nm && !nested; k++)
-            nested = m[k].id == m[i].parent &&
-                     path_under(m[k].mountpoint, prefix);
+            nested =
+                m[k].id == m[i].parent && path_under(m[k].mountpoint, prefix);
         if (!nested)
             (void)umount2(m[i].mountpoint, MNT_DETACH);
     }
@@ -207,8 +206,7 @@ static int hide(int rootfd, const char *path, cl_errmsg *em)
 /* host_mounts - the mount points to bind into the view: the fixed set
  * plus every mount whose parent is the root mount, minus /tmp and anything
  * at or under the view dir. *list is cl_malloc'd strings. */
-static int host_mounts(const char *dir, char ***list, size_t *n,
-                       cl_errmsg *em)
+static int host_mounts(const char *dir, char ***list, size_t *n, cl_errmsg *em)
 {
     static const char *const fixed[] = {"/proc", "/sys", "/dev", "/run"};
     char *text = NULL;
@@ -332,8 +330,7 @@ int agent_sb__view_setup(const struct agent_sb_opts *o,
     rv = agent_sb__mkdirs(o->view_dir, 0755);
     if (rv != 0) {
         *can_fallback = false;
-        cl_errmsg_set(em, "cannot create %s: %s", o->view_dir,
-                      cl_strerror(rv));
+        cl_errmsg_set(em, "cannot create %s: %s", o->view_dir, cl_strerror(rv));
         return rv;
     }
     if (realpath(o->view_dir, v->dir) == NULL) {
@@ -357,8 +354,9 @@ int agent_sb__view_setup(const struct agent_sb_opts *o,
     if (agent_sb__join(upper, sizeof(upper), v->dir, "upper") == 0 &&
         !dir_empty(upper)) {
         *can_fallback = false;
-        cl_errmsg_set(em, "view dir %s holds an earlier step's layer; use a "
-                          "fresh directory for each attempt",
+        cl_errmsg_set(em,
+                      "view dir %s holds an earlier step's layer; use a "
+                      "fresh directory for each attempt",
                       v->dir);
         return CL_EEXIST;
     }
@@ -415,8 +413,9 @@ int agent_sb__view_setup(const struct agent_sb_opts *o,
             cl_errmsg_set(em, "%s", m.msg);
             goto out;
         }
-        fprintf(stderr, "couler-exec: warning: host mount %s is not in the "
-                        "step's view: %s\n",
+        fprintf(stderr,
+                "couler-exec: warning: host mount %s is not in the "
+                "step's view: %s\n",
                 mounts[i], m.msg);
     }
     /* Hide DIR (and with it the overlay's trapped upper and work dirs),
@@ -438,8 +437,8 @@ int agent_sb__view_setup(const struct agent_sb_opts *o,
         }
     }
     for (size_t i = 0; i < o->n_binds; i++) {
-        rv = bind_into(v->rootfd, o->binds[i].src, o->binds[i].dst, false,
-                       true, em);
+        rv = bind_into(v->rootfd, o->binds[i].src, o->binds[i].dst, false, true,
+                       em);
         if (rv != 0) {
             cl_errmsg_wrap(em, "--bind");
             goto out;

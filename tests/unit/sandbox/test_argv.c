@@ -89,25 +89,44 @@ static void test_build_full(void **state)
     assert_int_equal(agent_sb_build_argv(&s, &argv, &em), 0);
     static const char *const want[] = {
         "/usr/lib/couler/couler-exec",
-        "--rootfs-upper", "/var/lib/couler/s/view",
-        "--tmp", "/var/lib/couler/s/tmp",
-        "--hide", "/var/lib/couler",
-        "--bind", "/home/u/.cache",
-        "--bind", "/srv/x:/x",
-        "--stage-ro", "/data/set:/mnt/data",
-        "--stage", "/var/lib/couler/cas/ab12:/tmp/message",
-        "--stage", "/var/lib/couler/cas/dir\\:1:/in/a\\\\b",
-        "--collect", "/result.txt:/var/lib/couler/s/out/result",
-        "--collect", "/tmp:/var/lib/couler/s/out/tmpdir",
-        "--workdir", "/",
-        "--cgroup", "/sys/fs/cgroup/memory/couler/s1",
-        "--cgroup", "/sys/fs/cgroup/cpu/couler/s1",
-        "--cpus", "0-3,8",
-        "--env", "CUDA_VISIBLE_DEVICES=0,1",
-        "--env", "RANK=0",
+        "--rootfs-upper",
+        "/var/lib/couler/s/view",
+        "--tmp",
+        "/var/lib/couler/s/tmp",
+        "--hide",
+        "/var/lib/couler",
+        "--bind",
+        "/home/u/.cache",
+        "--bind",
+        "/srv/x:/x",
+        "--stage-ro",
+        "/data/set:/mnt/data",
+        "--stage",
+        "/var/lib/couler/cas/ab12:/tmp/message",
+        "--stage",
+        "/var/lib/couler/cas/dir\\:1:/in/a\\\\b",
+        "--collect",
+        "/result.txt:/var/lib/couler/s/out/result",
+        "--collect",
+        "/tmp:/var/lib/couler/s/out/tmpdir",
+        "--workdir",
+        "/",
+        "--cgroup",
+        "/sys/fs/cgroup/memory/couler/s1",
+        "--cgroup",
+        "/sys/fs/cgroup/cpu/couler/s1",
+        "--cpus",
+        "0-3,8",
+        "--env",
+        "CUDA_VISIBLE_DEVICES=0,1",
+        "--env",
+        "RANK=0",
         "--require-isolation",
         "--",
-        "python3", "-c", "print('--')", "--",
+        "python3",
+        "-c",
+        "print('--')",
+        "--",
     };
     assert_argv(argv, want, sizeof(want) / sizeof(want[0]));
     agent_sb_argv_free(argv);
@@ -192,9 +211,8 @@ static void test_parse_forms(void **state)
     (void)state;
     struct agent_sb_opts o;
     cl_errmsg em;
-    static const char *const a[] = {"couler-exec", "--tmp=/t",
-                                    "--cpus=1",    "--env=A=b=c",
-                                    "--",          "echo"};
+    static const char *const a[] = {"couler-exec", "--tmp=/t", "--cpus=1",
+                                    "--env=A=b=c", "--",       "echo"};
     assert_int_equal(parse_list(a, 6, &o, &em), 0);
     assert_string_equal(o.tmp_dir, "/t");
     assert_string_equal(o.env[0], "A=b=c");
@@ -248,8 +266,8 @@ static void test_parse_errors(void **state)
                                        "t"};
     expect_parse_error(view, 5, "contains");
     /* Options after an earlier valid one are still freed on error. */
-    static const char *const late[] = {"x", "--stage", "/a:/b", "--cgroup",
-                                       "rel", "--", "t"};
+    static const char *const late[] = {"x",   "--stage", "/a:/b", "--cgroup",
+                                       "rel", "--",      "t"};
     expect_parse_error(late, 7, "not an absolute path");
 }
 

@@ -421,8 +421,8 @@ static bool odd_fs(void *arg)
         mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
         mount("tmpfs", u, "tmpfs", 0, "mode=0755") != 0)
         return false;
-    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s/u,workdir=%s/w", l,
-             u, u);
+    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s/u,workdir=%s/w", l, u,
+             u);
     char uu[PATH_MAX + 4], uw[PATH_MAX + 4];
     snprintf(uu, sizeof(uu), "%s/u", u);
     snprintf(uw, sizeof(uw), "%s/w", u);
@@ -479,8 +479,7 @@ static void test_stage_inputs(void **state)
               "cat /tmp/message /inputs/dir/a/b /ro/message; "
               "(echo x > /ro/message) 2>/dev/null && echo writable || "
               "echo readonly; echo changed > /tmp/message");
-    struct agent_sb_map st[2] = {{msg, "/tmp/message"},
-                                 {dir_b, "/inputs/dir"}};
+    struct agent_sb_map st[2] = {{msg, "/tmp/message"}, {dir_b, "/inputs/dir"}};
     struct agent_sb_map ro = {msg, "/ro/message"};
     s.spec.stages = st;
     s.spec.n_stages = 2;
@@ -577,8 +576,9 @@ static void test_workdir(void **state)
 {
     struct fx *f = *state;
     struct step s;
-    step_init(&s, f, "wd", "pwd; echo r > result.txt; cat /couler-sb-wd/x/"
-                           "result.txt");
+    step_init(&s, f, "wd",
+              "pwd; echo r > result.txt; cat /couler-sb-wd/x/"
+              "result.txt");
     s.spec.workdir = "/couler-sb-wd/x";
     struct run *r;
     run_spec(f, &s.spec, &r);
@@ -953,13 +953,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_parallel_private_paths, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_view_on_other_fs, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_upper_in_memory, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_view_on_other_fs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upper_in_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stage_inputs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tmp_bind_collect, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_tmp_bind_collect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workdir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_affinity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oom_killed, setup, teardown),

@@ -59,7 +59,7 @@ static void test_parse_errors(void **state)
     struct agent_sb_cpus s;
     agent_sb_cpus_zero(&s);
     agent_sb_cpus_set(&s, 42);
-    static const char *const bad[] = {"3-1", "a", "1,", ",1", "1-", "-1",
+    static const char *const bad[] = {"3-1", "a",    "1,",  ",1",    "1-", "-1",
                                       "1 2", "1,,2", "0x3", "1-2-3", "1;2"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int rv = agent_sb_cpus_parse(bad[i], &s);

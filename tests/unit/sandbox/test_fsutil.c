@@ -99,15 +99,13 @@ static void test_small_files(void **state)
     assert_int_equal(agent_sb__read_file(p, buf, sizeof(buf), &n), 0);
     assert_string_equal(buf, "1234567"); /* exactly fills the buffer */
     assert_int_equal(agent_sb__write_file(p, "12345678", true), 0);
-    assert_int_equal(agent_sb__read_file(p, buf, sizeof(buf), &n),
-                     CL_ETOOBIG);
+    assert_int_equal(agent_sb__read_file(p, buf, sizeof(buf), &n), CL_ETOOBIG);
     char *all = NULL;
     assert_int_equal(agent_sb__read_alloc(p, &all, &n), 0);
     assert_string_equal(all, "12345678");
     cl_free(all);
     path_in(f, p, "nope");
-    assert_int_equal(agent_sb__read_file(p, buf, sizeof(buf), NULL),
-                     CL_ENOENT);
+    assert_int_equal(agent_sb__read_file(p, buf, sizeof(buf), NULL), CL_ENOENT);
 }
 
 static void test_join_and_numbers(void **state)
@@ -165,8 +163,7 @@ static void test_mountinfo(void **state)
     assert_string_equal(m[3].mountpoint, "/mnt/with space");
     assert_int_equal(m[3].parent, 27);
     agent_sb__mountinfo_free(m, n);
-    assert_int_equal(agent_sb__mountinfo_parse("1 2 3 4\n", &m, &n),
-                     CL_EPARSE);
+    assert_int_equal(agent_sb__mountinfo_parse("1 2 3 4\n", &m, &n), CL_EPARSE);
     assert_int_equal(
         agent_sb__mountinfo_parse("x 1 0:1 / / rw - ext4 d rw\n", &m, &n),
         CL_EPARSE);
@@ -195,13 +192,11 @@ static void test_in_root_resolution(void **state)
     fd = agent_sb__in_root_open(f->rootfd, "/up/app/conf", O_RDONLY, 0);
     assert_true(fd >= 0);
     close(fd);
-    assert_int_equal(agent_sb__in_root_open(f->rootfd, "/up/passwd", O_RDONLY,
-                                            0),
-                     -ENOENT);
+    assert_int_equal(
+        agent_sb__in_root_open(f->rootfd, "/up/passwd", O_RDONLY, 0), -ENOENT);
     /* mkdirs through a symlink stays inside too. */
-    assert_int_equal(agent_sb__in_root_mkdirs(f->rootfd, "/link/new/deep",
-                                              0755),
-                     0);
+    assert_int_equal(
+        agent_sb__in_root_mkdirs(f->rootfd, "/link/new/deep", 0755), 0);
     struct stat st;
     path_in(f, p, "root/etc/app/new/deep");
     assert_int_equal(stat(p, &st), 0);

@@ -227,9 +227,8 @@ static void test_fake_v1(void **state)
 
     /* The placement may describe a bigger machine: CPUs 64-71 dropped. */
     cl_log_set_level(CL_LOG_ERROR);
-    struct agent_sb_limits lim = {.cpus = "1-2,64-71",
-                                  .cpu_millis = 1500,
-                                  .mem_bytes = 32u << 20};
+    struct agent_sb_limits lim = {
+        .cpus = "1-2,64-71", .cpu_millis = 1500, .mem_bytes = 32u << 20};
     struct agent_sb_group *g = NULL;
     rv = agent_sb_group_create(cg, "wf-1.step-a.0", &lim, &g, &em);
     cl_log_set_level(CL_LOG_INFO);
@@ -237,8 +236,7 @@ static void test_fake_v1(void **state)
         fail_msg("create: %s", em.msg);
     const char *const *paths;
     assert_int_equal(agent_sb_group_paths(g, &paths), 4);
-    snprintf(want, sizeof(want), "%s/root/cpuset/couler/wf-1.step-a.0",
-             f->dir);
+    snprintf(want, sizeof(want), "%s/root/cpuset/couler/wf-1.step-a.0", f->dir);
     assert_string_equal(paths[2], want);
     expect_text(paths[2], "cpuset.cpus", "1-2");
     expect_text(paths[2], "cpuset.mems", "0");
@@ -703,9 +701,8 @@ static void test_real_create_limits(void **state)
     struct real *r = need_real(state);
     cl_errmsg em;
     cl_errmsg_clear(&em);
-    struct agent_sb_limits lim = {.cpus = "0",
-                                  .cpu_millis = 500,
-                                  .mem_bytes = 64u << 20};
+    struct agent_sb_limits lim = {
+        .cpus = "0", .cpu_millis = 500, .mem_bytes = 64u << 20};
     struct agent_sb_group *g = NULL;
     int rv = agent_sb_group_create(r->cg, "limits", &lim, &g, &em);
     if (rv != 0)
@@ -719,8 +716,8 @@ static void test_real_create_limits(void **state)
             expect_text(ctl_dir(g, r->cg, AGENT_SB_CTL_CPU), "cpu.max",
                         "50000 100000");
         else
-            expect_text(ctl_dir(g, r->cg, AGENT_SB_CTL_CPU),
-                        "cpu.cfs_quota_us", "50000");
+            expect_text(ctl_dir(g, r->cg, AGENT_SB_CTL_CPU), "cpu.cfs_quota_us",
+                        "50000");
     }
     if (ctls & AGENT_SB_CTL_MEMORY)
         expect_text(ctl_dir(g, r->cg, AGENT_SB_CTL_MEMORY),
@@ -995,10 +992,8 @@ int main(void)
         cmocka_unit_test_teardown(test_real_create_limits, real_teardown),
         cmocka_unit_test_teardown(test_real_join_and_kill, real_teardown),
         cmocka_unit_test_teardown(test_real_oom, real_teardown),
-        cmocka_unit_test_teardown(test_real_kill_tree_and_sweep,
-                                  real_teardown),
-        cmocka_unit_test_teardown(test_real_kill_spares_caller,
-                                  real_teardown),
+        cmocka_unit_test_teardown(test_real_kill_tree_and_sweep, real_teardown),
+        cmocka_unit_test_teardown(test_real_kill_spares_caller, real_teardown),
     };
     int failed = cmocka_run_group_tests_name("fake", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("real", real, real_group_setup,
