@@ -331,6 +331,15 @@ static int type_fail(struct gp *p, const struct gval *v, const char *what,
     return p->rv;
 }
 
+/* Go's int64(f) on amd64: NaN and out-of-range values give INT64_MIN
+ * (C leaves those conversions undefined, so they are checked here). */
+static int64_t f2i(double d)
+{
+    if (!(d >= -9.2233720368547758e18 && d < 9.2233720368547758e18))
+        return INT64_MIN;
+    return (int64_t)d;
+}
+
 static bool gequal(const struct gval *a, const struct gval *b)
 {
     if (a->t != b->t)
@@ -444,7 +453,7 @@ static int parse_value(struct gp *p, bool skip, struct gval *out)
             } else if (op == '-') {
                 out->n = -out->n;
             } else {
-                out->n = (double)~(int64_t)out->n;
+                out->n = (double)~f2i(out->n);
             }
             break;
         }
@@ -511,9 +520,9 @@ static int apply(struct gp *p, const char *op, struct gval *a,
         case '*': a->n = x * y; break;
         case '/': a->n = x / y; break;
         case '%': a->n = fmod(x, y); break;
-        case '&': a->n = (double)((int64_t)x & (int64_t)y); break;
-        case '|': a->n = (double)((int64_t)x | (int64_t)y); break;
-        default: a->n = (double)((int64_t)x ^ (int64_t)y); break;
+        case '&': a->n = (double)(f2i(x) & f2i(y)); break;
+        case '|': a->n = (double)(f2i(x) | f2i(y)); break;
+        default: a->n = (double)(f2i(x) ^ f2i(y)); break;
         }
         return 0;
     }
@@ -524,8 +533,8 @@ static int apply(struct gp *p, const char *op, struct gval *a,
         if (op[0] == '*') {
             a->n = pow(x, y);
         } else {
-            uint64_t sh = (uint64_t)(int64_t)y;
-            int64_t v = (int64_t)x;
+            uint64_t sh = (uint64_t)f2i(y);
+            int64_t v = f2i(x);
             if (sh >= 64)
                 a->n = op[0] == '<' ? 0 : (v < 0 ? -1 : 0);
             else if (op[0] == '<')

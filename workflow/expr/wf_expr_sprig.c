@@ -1990,7 +1990,7 @@ static int to_time(wf_expr__ev *ev, const json_t *v, int64_t *sec,
         return 0;
     }
     if (json_is_real(v)) {
-        *sec = (int64_t)json_real_value(v);
+        *sec = wf_expr__to_int64(v); /* clamped; range checked later */
         return 0;
     }
     if (json_is_string(v) && parse_rfc3339(SV(v), SL(v), sec, nsec))
