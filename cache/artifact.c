@@ -889,7 +889,7 @@ static int build_manifest(struct walk *w, bool is_dir, uint32_t root_mode,
             n->digest.data = in->content;
             n->digest.len = CL_DIGEST_SIZE;
             n->n_chunks = in->nchunks;
-            n->chunks = &b->bins[bi];
+            n->chunks = in->nchunks > 0 ? &b->bins[bi] : NULL;
             for (size_t j = 0; j < in->nchunks; j++) {
                 b->bins[bi].data = in->chunks + j * CL_DIGEST_SIZE;
                 b->bins[bi].len = CL_DIGEST_SIZE;
