@@ -366,6 +366,14 @@ static int fits_ever(const place_cluster *c, const place_request *req,
     uint32_t considered = 0;
     uint32_t max_gpus = 0, max_cores = 0;
     uint64_t max_mem = 0;
+    uint64_t accepting = 0;
+    for (uint32_t i = 0; i < c->nshapes; i++)
+        accepting += c->shapes[i]->avail;
+    if (accepting == 0) {
+        /* Starting up, or every node drains for maintenance: wait. */
+        cl_errmsg_set(err, "no node accepts work yet");
+        return CL_EAGAIN;
+    }
     if (req->nselector > 0) {
         bool none;
         const struct place__label *l = rarest_label(c, req, &none);
@@ -406,12 +414,8 @@ static int fits_ever(const place_cluster *c, const place_request *req,
         }
     }
     if (considered == 0) {
-        if (req->nselector > 0) {
-            cl_errmsg_set(err, "no node matches nodeSelector");
-            return CL_ENOFIT;
-        }
-        cl_errmsg_set(err, "no node has registered yet");
-        return CL_EAGAIN;
+        cl_errmsg_set(err, "no node matches nodeSelector");
+        return CL_ENOFIT;
     }
     char a[32], b[32];
     const char *scope = req->nselector ? " matching nodeSelector" : "";

@@ -481,7 +481,9 @@ int place_cluster_place(place_cluster *c, const place_request *req,
 int place_cluster_release(place_cluster *c, uint64_t id);
 
 /* place_cluster_fits_ever - 0 when some non-draining node could hold the
- * request on an empty machine, else CL_ENOFIT with the reason. */
+ * request on an empty machine, else CL_ENOFIT with the reason. While no
+ * node accepts work at all (none registered yet, or all draining) the
+ * answer is CL_EAGAIN: steps wait for nodes rather than fail. */
 int place_cluster_fits_ever(const place_cluster *c, const place_request *req,
                             cl_errmsg *err);
 
