@@ -29,6 +29,7 @@
 #ifndef COULER_WF_H
 #define COULER_WF_H
 
+#include "common/cl_buf.h"
 #include "common/cl_err.h"
 
 #include <jansson.h>
@@ -290,5 +291,32 @@ enum wf_phase wf_run_node_phase(const wf_run *r, uint32_t node);
  * Timestamps are RFC 3339 to the second; absent ones are null. The caller
  * owns the result. */
 json_t *wf_run_status_json(const wf_run *r, int64_t now);
+
+/* ---- additions to the original contract --------------------------------- */
+
+/* wf_run_node_name - the Argo node name of `node` ("wf[0].step"), or NULL
+ * for an index out of range. Valid until the next call into the run. */
+const char *wf_run_node_name(const wf_run *r, uint32_t node);
+
+/* ---- CLI helpers -------------------------------------------------------- */
+
+/* wf_lint_path - `argo lint`, offline: parse one file, or every .yaml and
+ * .yml file of a directory (not recursive, sorted by name). Returns 0 when
+ * all parse; otherwise CL_EINVAL (or CL_EPARSE, CL_EIO, CL_ENOMEM) with one
+ * "file:line:col: message" line per failing file in diag->err (truncated
+ * to its size). Warnings of every file are collected in diag. */
+int wf_lint_path(const char *path, wf_diag *diag);
+
+/* wf_render_tree - render a status JSON (wf_run_status_json) as the text of
+ * `argo get`: the header (Name, Namespace, Status, Message, Created,
+ * Started, Finished, Duration, Progress, Parameters, Output Parameters)
+ * then the node tree with the columns STEP TEMPLATE PODNAME DURATION
+ * MESSAGE (+ NODENAME with WF_RENDER_WIDE). `now` (wall ms) is used for the
+ * ages and the durations of running nodes. Appends to `out`; check
+ * cl_buf_ok(out) for an allocation failure. */
+#define WF_RENDER_WIDE 1u    /* add the NODENAME column */
+#define WF_RENDER_NO_UTF8 2u /* ASCII icons and tree lines */
+#define WF_RENDER_NO_HEADER 4u /* only the node tree */
+void wf_render_tree(json_t *status, int64_t now, cl_buf *out, unsigned flags);
 
 #endif

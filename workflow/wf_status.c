@@ -1,0 +1,388 @@
+/* wf_status.c - the Argo Workflow object of a run, and seeds read back from
+ * one (retry, resubmit --memoized).
+ *
+ * The status is built on demand from the node table ("lazy JSON"): the
+ * engine keeps no JSON of its own, so a 100,000-node run pays for it only
+ * when somebody asks.
+ */
+#include "workflow/wf_int.h"
+
+#include "common/cl_heap.h"
+#include "common/cl_time.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *wf__time_json(int64_t ms)
+{
+    if (ms <= 0)
+        return json_null();
+    char buf[32];
+    wf__fmt_time(ms, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+static void wf__add_child(json_t *kids, const wf_run *r, uint32_t c)
+{
+    if (c < r->nnodes)
+        json_array_append_new(kids, json_string(r->nodes[c].id));
+}
+
+/* Argo's children links: Steps -> first group -> its steps -> next group;
+ * DAG -> root tasks -> dependents; Retry -> attempts; TaskGroup -> items;
+ * a node -> its exit hook. */
+static json_t *wf__children(const wf_run *r, uint32_t i)
+{
+    const wf__node *n = &r->nodes[i];
+    json_t *kids = json_array();
+    if (kids == NULL)
+        return NULL;
+    switch (n->type) {
+    case WF__N_STEPS:
+        if (n->fr && n->fr->u.st.gnodes && n->tmpl->ngroups > 0 &&
+            n->fr->u.st.gnodes[0] != WF_NONE)
+            wf__add_child(kids, r, n->fr->u.st.gnodes[0]);
+        break;
+    case WF__N_DAG:
+        if (n->fr && n->fr->u.d.tnode) {
+            for (uint32_t t = 0; t < n->tmpl->ntasks; t++)
+                if (n->tmpl->tasks[t].ndeps == 0 &&
+                    n->fr->u.d.tnode[t] != WF_NONE)
+                    wf__add_child(kids, r, n->fr->u.d.tnode[t]);
+        }
+        break;
+    default:
+        for (uint32_t k = 0; k < n->nkids; k++)
+            if (n->kids[k] != n->hook)
+                wf__add_child(kids, r, n->kids[k]);
+        break;
+    }
+    /* links that follow the parent's structure */
+    if (n->parent != WF_NONE) {
+        const wf__node *p = &r->nodes[n->parent];
+        const wf__node *dag = NULL;
+        uint32_t task = WF_NONE;
+        if (p->type == WF__N_STEPGROUP && p->parent != WF_NONE) {
+            const wf__node *sn = &r->nodes[p->parent];
+            uint32_t next = p->index + 1;
+            if (sn->fr && sn->fr->u.st.gnodes && next < sn->tmpl->ngroups &&
+                sn->fr->u.st.gnodes[next] != WF_NONE)
+                wf__add_child(kids, r, sn->fr->u.st.gnodes[next]);
+        } else if (p->type == WF__N_DAG) {
+            dag = p;
+            task = n->index;
+        } else if (p->type == WF__N_TASKGROUP && p->parent != WF_NONE) {
+            dag = &r->nodes[p->parent];
+            task = p->index;
+        }
+        if (dag != NULL && dag->fr && dag->fr->u.d.tnode &&
+            task < dag->tmpl->ntasks &&
+            (n->type != WF__N_TASKGROUP)) {
+            const wf__step *st = &dag->tmpl->tasks[task];
+            for (uint32_t k = 0; k < st->ndependents; k++) {
+                uint32_t d = dag->fr->u.d.tnode[st->dependents[k]];
+                if (d != WF_NONE)
+                    wf__add_child(kids, r, d);
+            }
+        }
+    }
+    if (n->hook != WF_NONE)
+        wf__add_child(kids, r, n->hook);
+    return kids;
+}
+
+static json_t *wf__params_json(const wf_kv *kv, uint32_t n)
+{
+    json_t *a = json_array();
+    for (uint32_t i = 0; i < n; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(kv[i].name));
+        json_object_set_new(o, "value", json_string(kv[i].value
+                                                        ? kv[i].value
+                                                        : ""));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+json_t *wf__node_json(const wf_run *r, uint32_t i)
+{
+    const wf__node *n = &r->nodes[i];
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    json_object_set_new(o, "id", json_string(n->id));
+    json_object_set_new(o, "name", json_string(n->name));
+    json_object_set_new(o, "displayName",
+                        json_string(n->name + n->display_off));
+    json_object_set_new(o, "type", json_string(wf__ntype_name(n->type)));
+    if (n->tmpl && n->tmpl->name)
+        json_object_set_new(o, "templateName", json_string(n->tmpl->name));
+    json_object_set_new(o, "phase", json_string(wf_phase_name(n->phase)));
+    if (n->boundary != WF_NONE)
+        json_object_set_new(o, "boundaryID",
+                            json_string(r->nodes[n->boundary].id));
+    json_t *kids = wf__children(r, i);
+    if (kids && json_array_size(kids) > 0)
+        json_object_set_new(o, "children", kids);
+    else
+        json_decref(kids);
+    json_object_set_new(o, "startedAt", wf__time_json(n->started));
+    json_object_set_new(o, "finishedAt",
+                        wf__time_json(wf_phase_done(n->phase) ? n->finished
+                                                              : 0));
+    if (n->message && n->message[0])
+        json_object_set_new(o, "message", json_string(n->message));
+    if (n->host)
+        json_object_set_new(o, "hostNodeName", json_string(n->host));
+    const wf__io *io = n->io;
+    if (io != NULL && (io->nin > 0 || io->nin_arts > 0) &&
+        !(n->flags & WF__F_ATTEMPT && n->type != WF__N_POD)) {
+        json_t *in = json_object();
+        if (io->nin > 0)
+            json_object_set_new(in, "parameters",
+                                wf__params_json(io->in, io->nin));
+        if (io->nin_arts > 0) {
+            json_t *a = json_array();
+            for (uint32_t k = 0; k < io->nin_arts; k++)
+                json_array_append_new(a, wf__art_to_json(&io->in_arts[k]));
+            json_object_set_new(in, "artifacts", a);
+        }
+        json_object_set_new(o, "inputs", in);
+    }
+    if (io != NULL && (io->nout > 0 || io->result || io->has_exit ||
+                       io->nout_arts > 0)) {
+        json_t *out = json_object();
+        if (io->nout > 0)
+            json_object_set_new(out, "parameters",
+                                wf__params_json(io->out, io->nout));
+        if (io->result)
+            json_object_set_new(out, "result", json_string(io->result));
+        if (io->has_exit) {
+            char b[16];
+            snprintf(b, sizeof(b), "%d", io->exit_code);
+            json_object_set_new(out, "exitCode", json_string(b));
+        }
+        if (io->nout_arts > 0) {
+            json_t *a = json_array();
+            for (uint32_t k = 0; k < io->nout_arts; k++)
+                json_array_append_new(a, wf__art_to_json(&io->out_arts[k]));
+            json_object_set_new(out, "artifacts", a);
+        }
+        json_object_set_new(o, "outputs", out);
+    }
+    if (n->flags & WF__F_MEMO) {
+        json_t *m = json_object();
+        json_object_set_new(m, "hit",
+                            json_boolean((n->flags & WF__F_MEMO_HIT) != 0));
+        json_object_set_new(m, "key", json_string(n->memo_key ? n->memo_key
+                                                              : ""));
+        json_object_set_new(m, "cacheName",
+                            json_string(n->memo_cache ? n->memo_cache : ""));
+        json_object_set_new(o, "memoizationStatus", m);
+    }
+    return o;
+}
+
+json_t *wf_run_status_json(const wf_run *r, int64_t now)
+{
+    (void)now;
+    json_t *root = json_object();
+    if (root == NULL)
+        return NULL;
+    json_object_set_new(root, "apiVersion", json_string("argoproj.io/v1alpha1"));
+    json_object_set_new(root, "kind", json_string("Workflow"));
+    json_t *meta = json_object();
+    json_object_set_new(meta, "name", json_string(r->name));
+    json_object_set_new(meta, "namespace", json_string("default"));
+    json_object_set_new(meta, "uid", json_string(r->uid));
+    json_object_set_new(meta, "creationTimestamp", wf__time_json(r->created));
+    json_object_set_new(meta, "labels",
+                        r->labels ? json_deep_copy(r->labels) : json_object());
+    json_object_set_new(meta, "annotations",
+                        r->spec->annotations
+                            ? json_deep_copy(r->spec->annotations)
+                            : json_object());
+    json_object_set_new(root, "metadata", meta);
+    json_t *spec = r->spec->spec_json ? json_deep_copy(r->spec->spec_json)
+                                      : json_object();
+    if (spec != NULL && r->nwparams > 0) {
+        /* the parameters as run, overrides included */
+        json_t *args = json_object_get(spec, "arguments");
+        if (!json_is_object(args)) {
+            args = json_object();
+            json_object_set_new(spec, "arguments", args);
+        }
+        json_object_set_new(args, "parameters",
+                            wf__params_json(r->wparams, r->nwparams));
+    }
+    if (spec != NULL && r->entrypoint)
+        json_object_set_new(spec, "entrypoint", json_string(r->entrypoint));
+    json_object_set_new(root, "spec", spec ? spec : json_object());
+    json_t *st = json_object();
+    json_object_set_new(st, "phase", json_string(wf_phase_name(r->phase)));
+    json_object_set_new(st, "startedAt", wf__time_json(r->started));
+    json_object_set_new(st, "finishedAt",
+                        wf__time_json(r->done_emitted ? r->finished : 0));
+    if (r->message && r->message[0])
+        json_object_set_new(st, "message", json_string(r->message));
+    uint32_t pods = 0, done = 0;
+    for (uint32_t i = 0; i < r->nnodes; i++) {
+        if (r->nodes[i].type != WF__N_POD)
+            continue;
+        pods++;
+        done += r->nodes[i].phase == WF_SUCCEEDED;
+    }
+    char prog[32];
+    snprintf(prog, sizeof(prog), "%" PRIu32 "/%" PRIu32, done, pods);
+    json_object_set_new(st, "progress", json_string(prog));
+    json_t *nodes = json_object();
+    for (uint32_t i = 0; i < r->nnodes; i++)
+        json_object_set_new(nodes, r->nodes[i].id, wf__node_json(r, i));
+    json_object_set_new(st, "nodes", nodes);
+    if (r->ngparams > 0 || r->ngarts > 0) {
+        json_t *o = json_object();
+        if (r->ngparams > 0)
+            json_object_set_new(o, "parameters",
+                                wf__params_json(r->gparams, r->ngparams));
+        if (r->ngarts > 0) {
+            json_t *a = json_array();
+            for (uint32_t k = 0; k < r->ngarts; k++)
+                json_array_append_new(a, wf__art_to_json(&r->garts[k]));
+            json_object_set_new(o, "artifacts", a);
+        }
+        json_object_set_new(st, "outputs", o);
+    }
+    json_object_set_new(root, "status", st);
+    return root;
+}
+
+/* ---- seeds -------------------------------------------------------------------- */
+
+static int wf__seed_time(json_t *v, int64_t *ms)
+{
+    *ms = 0;
+    if (!json_is_string(v))
+        return 0;
+    return cl_time_parse(json_string_value(v), ms);
+}
+
+int wf__seed_from_status(wf_run *r, const json_t *status, bool memoized)
+{
+    json_t *nodes = json_object_get(json_object_get(status, "status"),
+                                    "nodes");
+    if (!json_is_object(nodes))
+        return CL_EINVAL;
+    size_t cnt = json_object_size(nodes);
+    r->seeds = cl_calloc(cnt ? cnt : 1, sizeof(wf__seed));
+    if (r->seeds == NULL)
+        return CL_ENOMEM;
+    r->nseeds = 0;
+    const char *id;
+    json_t *n;
+    json_object_foreach(nodes, id, n)
+    {
+        const char *phase = json_string_value(json_object_get(n, "phase"));
+        const char *type = json_string_value(json_object_get(n, "type"));
+        const char *name = json_string_value(json_object_get(n, "name"));
+        if (phase == NULL || type == NULL || name == NULL)
+            continue;
+        int ph = wf_phase_parse(phase);
+        if (ph != WF_SUCCEEDED)
+            continue;
+        int ty = -1;
+        for (int k = 0; k < 7; k++)
+            if (!strcmp(wf__ntype_name(k), type))
+                ty = k;
+        if (ty != WF__N_POD && (memoized || ty != WF__N_RETRY))
+            continue;
+        wf__seed *s = &r->seeds[r->nseeds++];
+        s->name = wf__rstrdup(r, name);
+        s->id = wf__rstrdup(r, id);
+        s->phase = (uint8_t)ph;
+        s->type = (uint8_t)ty;
+        s->message = wf__rstrdup(r, json_string_value(json_object_get(
+                                        n, "message")));
+        s->host = wf__rstrdup(r, json_string_value(json_object_get(
+                                     n, "hostNodeName")));
+        wf__seed_time(json_object_get(n, "startedAt"), &s->started);
+        wf__seed_time(json_object_get(n, "finishedAt"), &s->finished);
+        json_t *out = json_object_get(n, "outputs");
+        if (json_is_object(out)) {
+            json_t *res = json_object_get(out, "result");
+            if (json_is_string(res))
+                s->io.result = wf__rstrdup(r, json_string_value(res));
+            json_t *ec = json_object_get(out, "exitCode");
+            if (json_is_string(ec)) {
+                s->io.exit_code = atoi(json_string_value(ec));
+                s->io.has_exit = true;
+            }
+            json_t *ps = json_object_get(out, "parameters");
+            size_t np = json_array_size(ps);
+            if (np > 0) {
+                s->io.out = wf__arena_alloc(&r->arena, sizeof(wf_kv) * np);
+                if (s->io.out == NULL)
+                    return CL_ENOMEM;
+                size_t k;
+                json_t *p;
+                json_array_foreach(ps, k, p)
+                {
+                    s->io.out[s->io.nout].name = wf__rstrdup(
+                        r, json_string_value(json_object_get(p, "name")));
+                    s->io.out[s->io.nout].value = wf__rstrdup(
+                        r, json_string_value(json_object_get(p, "value")));
+                    if (s->io.out[s->io.nout].name &&
+                        s->io.out[s->io.nout].value)
+                        s->io.nout++;
+                }
+            }
+            json_t *as = json_object_get(out, "artifacts");
+            size_t na = json_array_size(as);
+            if (na > 0) {
+                s->io.out_arts = wf__arena_alloc(&r->arena,
+                                                 sizeof(wf__aref) * na);
+                if (s->io.out_arts == NULL)
+                    return CL_ENOMEM;
+                size_t k;
+                json_t *a;
+                json_array_foreach(as, k, a)
+                {
+                    if (wf__art_from_json(r, a, &s->io.out_arts[s->io.nout_arts])
+                        == 0)
+                        s->io.nout_arts++;
+                }
+            }
+        }
+        json_t *m = json_object_get(n, "memoizationStatus");
+        if (json_is_object(m)) {
+            s->memo = true;
+            s->memo_hit = json_is_true(json_object_get(m, "hit"));
+            s->memo_key = wf__rstrdup(r, json_string_value(json_object_get(
+                                             m, "key")));
+            s->memo_cache = wf__rstrdup(r, json_string_value(json_object_get(
+                                               m, "cacheName")));
+        }
+        if (r->err)
+            return r->err;
+    }
+    /* index by name */
+    uint32_t cap = 16;
+    while (cap < r->nseeds * 2 + 2)
+        cap *= 2;
+    r->seed_index = cl_malloc(sizeof(uint32_t) * cap);
+    if (r->seed_index == NULL)
+        return CL_ENOMEM;
+    memset(r->seed_index, 0xff, sizeof(uint32_t) * cap);
+    r->seed_cap = cap;
+    for (uint32_t i = 0; i < r->nseeds; i++) {
+        uint32_t h = wf__fnv32(r->seeds[i].name, strlen(r->seeds[i].name)) &
+                     (cap - 1);
+        while (r->seed_index[h] != WF_NONE)
+            h = (h + 1) & (cap - 1);
+        r->seed_index[h] = i;
+    }
+    r->seeds_memoized = memoized;
+    return 0;
+}
