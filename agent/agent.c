@@ -6,7 +6,10 @@
 #include "common/cl_log.h"
 #include "common/cl_time.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +64,80 @@ static void fill_summary(agent *a)
     struct sysinfo si;
     if (sysinfo(&si) == 0)
         s->memory_bytes = (uint64_t)si.totalram * si.mem_unit;
+}
+
+/* couler-exec next to our own binary, unless configured. */
+static char *find_launcher(const agent *a)
+{
+    if (a->cfg.exec_path)
+        return access(a->cfg.exec_path, X_OK) == 0
+                   ? cl_strdup(a->cfg.exec_path)
+                   : NULL;
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return NULL;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash == NULL)
+        return NULL;
+    snprintf(slash + 1, sizeof(self) - (size_t)(slash + 1 - self),
+             "couler-exec");
+    return access(self, X_OK) == 0 ? cl_strdup(self) : NULL;
+}
+
+/* Decide how steps are isolated: the couler-exec view and a cgroup per
+ * step when we are root and the launcher is there; otherwise steps run
+ * directly on the host, which we say once. */
+static int setup_sandbox(agent *a, cl_errmsg *err)
+{
+    int want = a->cfg.isolation;
+    if (want != 0) {
+        char *launcher = find_launcher(a);
+        bool root = geteuid() == 0;
+        if (launcher != NULL && root) {
+            a->exec_path = launcher;
+        } else {
+            cl_free(launcher);
+            if (want == 1) {
+                cl_errmsg_set(err, "step isolation is required but %s",
+                              root ? "couler-exec was not found"
+                                   : "the agent is not root");
+                return CL_ENOTSUP;
+            }
+            CL_WARN("steps run without a private filesystem view (%s)",
+                    root ? "couler-exec was not found next to the agent"
+                         : "the agent is not root");
+        }
+    }
+    if (a->exec_path == NULL)
+        return 0;
+    /* One cgroup parent per agent, so agents sharing a machine (tests, or
+     * several pretend nodes) never sweep each other's steps. */
+    char parent[300];
+    snprintf(parent, sizeof(parent), "couler/");
+    size_t off = strlen(parent);
+    for (const char *p = a->node_id; *p && off + 1 < sizeof(parent); p++)
+        parent[off++] = (isalnum((unsigned char)*p) || *p == '-' ||
+                         *p == '_' || *p == '.')
+                            ? *p
+                            : '_';
+    parent[off] = '\0';
+    struct agent_sb_cgconf conf = {parent, false, NULL, NULL};
+    cl_errmsg cgerr;
+    cl_errmsg_clear(&cgerr);
+    int rv = agent_sb_cg_open(&conf, &a->cg, &cgerr);
+    if (rv != 0) {
+        CL_WARN("steps run without cgroups: %s", cgerr.msg);
+        a->cg = NULL;
+        return 0;
+    }
+    unsigned removed = 0;
+    if (agent_sb_sweep(a->cg, &removed, &cgerr) != 0)
+        CL_WARN("cleaning stale step cgroups: %s", cgerr.msg);
+    if (removed > 0)
+        CL_INFO("removed %u stale step cgroup(s)", removed);
+    return 0;
 }
 
 static void send_register(agent *a)
@@ -269,10 +346,13 @@ int agent_new(uv_loop_t *loop, void *zctx, const agent_config *cfg,
     a->data_dir = cl_strdup(cfg->data_dir ? cfg->data_dir : "/var/lib/couler");
     a->coord = cl_strdup(cfg->coord ? cfg->coord : "tcp://127.0.0.1:7701");
     a->topology = cl_strdup(cfg->topology);
-    a->exec_path = cl_strdup(cfg->exec_path);
     a->labels = cl_calloc(cfg->nlabels + 1, sizeof(char *));
-    if (!a->node_id || !a->data_dir || !a->coord || !a->labels)
+    a->binds = cl_calloc(cfg->nbinds + 1, sizeof(char *));
+    if (!a->node_id || !a->data_dir || !a->coord || !a->labels || !a->binds)
         goto oom;
+    for (size_t i = 0; i < cfg->nbinds; i++)
+        if ((a->binds[i] = cl_strdup(cfg->binds[i])) == NULL)
+            goto oom;
     for (size_t i = 0; i < cfg->nlabels; i++) {
         if (strchr(cfg->labels[i], '=') == NULL) {
             cl_errmsg_set(err, "label '%s' is not key=value", cfg->labels[i]);
@@ -318,6 +398,17 @@ int agent_start(agent *a, cl_errmsg *err)
                       cl_strerror(rv));
         return rv;
     }
+    char abs[PATH_MAX];
+    if (realpath(a->data_dir, abs) != NULL) {
+        char *copy = cl_strdup(abs);
+        if (copy) {
+            cl_free(a->data_dir);
+            a->data_dir = copy;
+        }
+    }
+    rv = setup_sandbox(a, err);
+    if (rv != 0)
+        return rv;
     rv = agent__load_reports(a);
     if (rv != 0) {
         cl_errmsg_set(err, "reading unacknowledged reports in '%s': %s",
@@ -384,6 +475,11 @@ static void agent_free(agent *a)
         for (size_t i = 0; i < a->cfg.nlabels; i++)
             cl_free(a->labels[i]);
     cl_free(a->labels);
+    if (a->binds)
+        for (size_t i = 0; i < a->cfg.nbinds; i++)
+            cl_free(a->binds[i]);
+    cl_free(a->binds);
+    agent_sb_cg_close(a->cg);
     cl_free(a->model);
     void (*cb)(agent *, void *) = a->close_cb;
     void *data = a->close_data;

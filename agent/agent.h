@@ -36,7 +36,11 @@ typedef struct agent_config {
     unsigned heartbeat_ms;    /* 0: 1000 */
     const char *exec_path;    /* couler-exec launcher, or NULL: found next
                                  to the running binary, else run directly */
-    int isolation;            /* -1 auto, 0 off, 1 required */
+    int isolation;            /* -1 auto (on when root and couler-exec is
+                                 found), 0 off, 1 required */
+    const char **binds;       /* host paths (SRC[:DST]) shared read-write
+                                 into every step's view, e.g. datasets */
+    size_t nbinds;
     const char *artifact_listen; /* artifact server endpoint, or NULL */
 } agent_config;
 
@@ -47,7 +51,8 @@ int agent_new(uv_loop_t *loop, void *zctx, const agent_config *cfg,
 int agent_start(agent *a, cl_errmsg *err);
 
 /* agent_close - stop: kill running steps (their reports stay on disk for
- * the next start), close sockets, then call cb. */
+ * the next start), close sockets, then call cb(NULL, data): the agent is
+ * already freed when cb runs. */
 void agent_close(agent *a, void (*cb)(agent *a, void *data), void *data);
 
 const char *agent_node_id(const agent *a);

@@ -18,7 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,19 +30,13 @@ extern char **environ;
 
 #define KILL_GRACE_MS 2000
 
-static int rm_cb(const char *path, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
+/* Remove a step directory, overlay work directory (mode 000) included. */
 static void rm_rf(const char *path)
 {
-    nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    cl_errmsg em;
+    cl_errmsg_clear(&em);
+    if (agent_sb_rmtree(path, &em) != 0)
+        CL_WARN("cannot remove %s: %s", path, em.msg);
 }
 
 static int write_file(const char *path, const void *data, size_t len,
@@ -243,6 +237,19 @@ static const char *host_path(agent_step *s, const char *path, char *buf,
     return buf;
 }
 
+/* Where a step's outputs are found after it exits: with the private view,
+ * couler-exec copied each one to <dir>/out/<kind><i> (absent when the step
+ * did not write it); without it, on the host. */
+static const char *output_path(agent_step *s, char kind, size_t i,
+                               const char *path, char *buf, size_t len)
+{
+    if (s->isolated) {
+        snprintf(buf, len, "%s/out/%c%zu", s->dir, kind, i);
+        return buf;
+    }
+    return host_path(s, path, buf, len);
+}
+
 static void finish_step(agent_step *s)
 {
     agent *a = s->a;
@@ -257,7 +264,27 @@ static void finish_step(agent_step *s)
     } else {
         code = (int)s->exit_status;
     }
-    if (s->deadline_hit) {
+    bool oom = false;
+    if (s->group != NULL) {
+        struct agent_sb_usage u;
+        cl_errmsg em;
+        cl_errmsg_clear(&em);
+        if (agent_sb_group_usage(s->group, &u, &em) == 0)
+            oom = agent_sb_oom_killed(&u, code);
+        if (agent_sb_group_remove(s->group, 1000, &em) != 0)
+            CL_WARN("step %s: its cgroup is not gone yet: %s",
+                    s->attempt_id, em.msg);
+        agent_sb_group_free(s->group);
+        s->group = NULL;
+    }
+    if (oom) {
+        phase = 3; /* Failed, with Kubernetes' reason */
+        snprintf(msg, sizeof(msg), "OOMKilled (exit code %d)", code);
+        ex.oom_killed = true;
+    } else if (s->launch_error[0] && code == 127) {
+        phase = 4; /* Error: the step never started */
+        snprintf(msg, sizeof(msg), "%s", s->launch_error);
+    } else if (s->deadline_hit) {
         phase = 3; /* Failed */
         snprintf(msg, sizeof(msg),
                  "Pod was active on the node longer than the specified "
@@ -267,8 +294,7 @@ static void finish_step(agent_step *s)
         snprintf(msg, sizeof(msg), "%s", s->cancel_reason);
     } else if (code == 0) {
         phase = 2; /* Succeeded */
-    } else if (s->exit_status == 127 && s->term_signal == 0 &&
-               s->log_size == 0 && s->started_at == 0) {
+    } else if (s->exit_status == 127 && s->started_at == 0) {
         phase = 4; /* Error: never started */
         snprintf(msg, sizeof(msg), "cannot start the step");
     } else {
@@ -300,7 +326,7 @@ static void finish_step(agent_step *s)
         char pbuf[PATH_MAX];
         char *val;
         size_t vlen;
-        if (read_file(host_path(s, op->path, pbuf, sizeof(pbuf)),
+        if (read_file(output_path(s, 'p', i, op->path, pbuf, sizeof(pbuf)),
                       AGENT_RESULT_MAX, &val, &vlen) != 0)
             continue;
         if (vlen > 0 && val[vlen - 1] == '\n')
@@ -377,6 +403,23 @@ static void keep_tail(cl_buf *b, const char *data, size_t len)
     }
 }
 
+/* couler-exec reports a failure before exec as one "couler-exec: ..." line
+ * on stderr (warnings say "couler-exec: warning:"). */
+static void note_launch_error(agent_step *s, const char *data, size_t len)
+{
+    static const char tag[] = "couler-exec: ";
+    const char *p = data, *end = data + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (l > sizeof(tag) - 1 && memcmp(p, tag, sizeof(tag) - 1) == 0 &&
+            !(l >= 21 && memcmp(p, "couler-exec: warning:", 21) == 0))
+            snprintf(s->launch_error, sizeof(s->launch_error), "%.*s",
+                     (int)l, p);
+        p += l + 1;
+    }
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     agent_step *s = st->data;
@@ -384,6 +427,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         log_append(s, buf->base, (size_t)n);
         if (st == (uv_stream_t *)&s->out_pipe)
             keep_tail(&s->out_tail, buf->base, (size_t)n);
+        else
+            note_launch_error(s, buf->base, (size_t)n);
         return;
     }
     if (n < 0) {
@@ -427,11 +472,26 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int sig)
     maybe_finish(s);
 }
 
+/* Graceful stop: SIGTERM. Under couler-exec the launcher forwards it to
+ * the step's group (signalling the group ourselves would deliver it twice);
+ * a direct child leads its own group, which gets it. */
+static void term_step(agent_step *s)
+{
+    if (s->proc.pid <= 0)
+        return;
+    kill(s->isolated ? s->proc.pid : -s->proc.pid, SIGTERM);
+}
+
 static void on_kill_timer(uv_timer_t *t)
 {
     agent_step *s = t->data;
-    if (!s->proc_exited && s->proc.pid > 0)
-        kill(-s->proc.pid, SIGKILL);
+    if (s->proc_exited || s->proc.pid <= 0)
+        return;
+    kill(-s->proc.pid, SIGKILL);
+    if (s->group) {
+        cl_errmsg em;
+        agent_sb_group_kill(s->group, 500, &em);
+    }
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -440,7 +500,7 @@ static void on_deadline(uv_timer_t *t)
     if (s->proc_exited)
         return;
     s->deadline_hit = true;
-    kill(-s->proc.pid, SIGTERM);
+    term_step(s);
     uv_timer_start(&s->deadline, on_kill_timer, KILL_GRACE_MS, 0);
 }
 
@@ -453,7 +513,7 @@ void agent__step_cancel(agent *a, agent_step *s, const char *reason)
     snprintf(s->cancel_reason, sizeof(s->cancel_reason), "%s",
              reason && reason[0] ? reason : "cancelled");
     CL_INFO("step %s: cancelling (%s)", s->attempt_id, s->cancel_reason);
-    kill(-s->proc.pid, SIGTERM);
+    term_step(s);
     uv_timer_stop(&s->deadline);
     uv_timer_start(&s->deadline, on_kill_timer, KILL_GRACE_MS, 0);
 }
@@ -549,20 +609,97 @@ static void sanitize(const char *in, char *out, size_t len)
     out[i] = '\0';
 }
 
-static int stage_inputs(agent_step *s)
+/* A path as the step sees it: relative paths are relative to its working
+ * directory, "/" by default as in a container. */
+static void view_path(const Couler__StepAssign *as, const char *path,
+                      char *buf, size_t len)
+{
+    if (path[0] == '/') {
+        snprintf(buf, len, "%s", path);
+        return;
+    }
+    const char *wd = as->working_dir && as->working_dir[0] ? as->working_dir
+                                                           : "/";
+    snprintf(buf, len, "%s%s%s", wd, wd[strlen(wd) - 1] == '/' ? "" : "/",
+             path);
+}
+
+/* Raw input artifacts are written under <dir>/in/ and staged (copied) into
+ * the view at their path; without a view they are written in place. */
+static int stage_raw_inputs(agent_step *s, struct agent_sb_map *stages,
+                            size_t *nstages, char (*paths)[2][PATH_MAX])
 {
     for (size_t i = 0; i < s->assign->n_inputs; i++) {
         Couler__InputArtifact *in = s->assign->inputs[i];
         if (!in->has_raw)
             continue; /* fetched artifacts need the artifact service */
-        char pbuf[PATH_MAX];
-        const char *p = host_path(s, in->path, pbuf, sizeof(pbuf));
-        int rv = write_file(p, in->raw.data, in->raw.len,
-                            in->mode >= 0 ? in->mode : 0644, false);
+        int mode = in->mode >= 0 ? in->mode : 0644;
+        if (!s->isolated) {
+            char pbuf[PATH_MAX];
+            int rv = write_file(host_path(s, in->path, pbuf, sizeof(pbuf)),
+                                in->raw.data, in->raw.len, mode, false);
+            if (rv != 0)
+                return rv;
+            continue;
+        }
+        char *src = paths[*nstages][0], *dst = paths[*nstages][1];
+        snprintf(src, PATH_MAX, "%s/in/%zu", s->dir, i);
+        view_path(s->assign, in->path, dst, PATH_MAX);
+        int rv = write_file(src, in->raw.data, in->raw.len, mode, false);
         if (rv != 0)
             return rv;
+        stages[*nstages].src = src;
+        stages[*nstages].dst = dst;
+        (*nstages)++;
     }
     return 0;
+}
+
+static void sanitize_cg(const char *in, char *out, size_t len)
+{
+    size_t i = 0;
+    for (; in[i] && i + 1 < len && i < 200; i++) {
+        char c = in[i];
+        out[i] = (isalnum((unsigned char)c) || c == '-' || c == '_' ||
+                  c == '.')
+                     ? c
+                     : '_';
+    }
+    out[i] = '\0';
+}
+
+/* The per-step cgroup: limits from the binding. Failing to make one is not
+ * fatal (the step runs unconfined, with a warning) unless a memory limit
+ * was asked for, which must be enforced. */
+static int make_group(agent *a, agent_step *s, cl_errmsg *em)
+{
+    if (a->cg == NULL)
+        return 0;
+    const Couler__Binding *b = s->assign->binding;
+    struct agent_sb_limits lim = {0};
+    if (b) {
+        lim.cpus = b->cpus[0] ? b->cpus : NULL;
+        lim.mems = b->mems[0] ? b->mems : NULL;
+        lim.cpu_millis = b->cpu_milli;
+        lim.mem_bytes = b->memory_limit;
+    }
+    char name[256];
+    sanitize_cg(s->attempt_id, name, sizeof(name));
+    int rv = agent_sb_group_create(a->cg, name, &lim, &s->group, em);
+    if (rv == CL_EEXIST) {
+        /* Left over from an earlier run of this very attempt. */
+        agent_sb_sweep(a->cg, NULL, em);
+        rv = agent_sb_group_create(a->cg, name, &lim, &s->group, em);
+    }
+    if (rv != 0) {
+        s->group = NULL;
+        if (lim.mem_bytes == 0) {
+            CL_WARN("step %s runs without its cgroup: %s", s->attempt_id,
+                    em->msg);
+            return 0;
+        }
+    }
+    return rv;
 }
 
 int agent__step_start(agent *a, Couler__StepAssign *as)
@@ -584,19 +721,25 @@ int agent__step_start(agent *a, Couler__StepAssign *as)
     snprintf(s->dir, sizeof(s->dir), "%s/steps/%s", a->data_dir, name);
     HASH_ADD_KEYPTR(hh, a->steps, s->attempt_id, strlen(s->attempt_id), s);
     s->state = AGENT_STEP_RUNNING;
+    s->isolated = a->exec_path != NULL;
     a->running++;
 
-    char path[PATH_MAX], work[PATH_MAX];
+    char path[PATH_MAX], work[PATH_MAX], script[PATH_MAX];
     char **argv = NULL, **env = NULL;
+    const char **cmd = NULL;
+    struct agent_sb_map *stages = NULL, *collects = NULL, *binds = NULL;
+    char(*stage_paths)[2][PATH_MAX] = NULL;
+    char(*collect_paths)[2][PATH_MAX] = NULL;
     int rv = 0;
     const char *why = "";
+    cl_errmsg em;
+    cl_errmsg_clear(&em);
     snprintf(work, sizeof(work), "%s/work", s->dir);
     if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
         rv = cl_err_from_errno(errno);
         why = "cannot create the step directory";
         goto fail;
     }
-    mkdir(work, 0755);
     snprintf(path, sizeof(path), "%s/log", s->dir);
     s->log_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (s->log_fd < 0) {
@@ -604,37 +747,132 @@ int agent__step_start(agent *a, Couler__StepAssign *as)
         why = "cannot create the log file";
         goto fail;
     }
-    const char *cwd = as->working_dir && as->working_dir[0] ? as->working_dir
-                                                            : work;
-    if (as->working_dir && as->working_dir[0])
-        mkdir(as->working_dir, 0755);
-    if ((rv = stage_inputs(s)) != 0) {
-        why = "cannot stage input artifacts";
-        goto fail;
+    const char *subdirs[] = {"work", "in", "out", "tmp", "view"};
+    for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", s->dir, subdirs[i]);
+        mkdir(path, subdirs[i][0] == 't' ? 01777 : 0755);
     }
-    size_t argc = as->n_command + 1;
-    argv = cl_calloc(argc + 1, sizeof(char *));
-    if (argv == NULL) {
+    if (!s->isolated && as->working_dir && as->working_dir[0])
+        mkdir(as->working_dir, 0755);
+
+    size_t nin = as->n_inputs, nout = as->n_out_params + as->n_out_artifacts;
+    stages = cl_calloc(nin + 2, sizeof(*stages));
+    stage_paths = cl_calloc(nin + 2, sizeof(*stage_paths));
+    collects = cl_calloc(nout + 1, sizeof(*collects));
+    collect_paths = cl_calloc(nout + 1, sizeof(*collect_paths));
+    binds = cl_calloc(a->cfg.nbinds + 1, sizeof(*binds));
+    cmd = cl_calloc(as->n_command + 2, sizeof(char *));
+    if (!stages || !stage_paths || !collects || !collect_paths || !binds ||
+        !cmd) {
         rv = CL_ENOMEM;
         goto fail;
     }
-    size_t k = 0;
+    size_t nstages = 0;
+    if ((rv = stage_raw_inputs(s, stages, &nstages, stage_paths)) != 0) {
+        why = "cannot stage input artifacts";
+        goto fail;
+    }
+    size_t argc = 0;
     for (size_t i = 0; i < as->n_command; i++)
-        argv[k++] = cl_strdup(as->command[i]);
+        cmd[argc++] = as->command[i];
     if (as->script) {
-        snprintf(path, sizeof(path), "%s/script", s->dir);
-        rv = write_file(path, as->source ? as->source : "",
+        /* Argo stages a script at /argo/staging/script, mode 0755. */
+        snprintf(script, sizeof(script), "%s/script", s->dir);
+        rv = write_file(script, as->source ? as->source : "",
                         as->source ? strlen(as->source) : 0, 0755, false);
         if (rv != 0) {
             why = "cannot write the script";
             goto fail;
         }
-        argv[k++] = cl_strdup(path);
+        if (s->isolated) {
+            stages[nstages].src = script;
+            stages[nstages].dst = "/argo/staging/script";
+            nstages++;
+            cmd[argc++] = "/argo/staging/script";
+        } else {
+            cmd[argc++] = script;
+        }
     }
-    if (k == 0) {
+    if (argc == 0) {
         rv = CL_EINVAL;
         why = "the step has no command";
         goto fail;
+    }
+    const char *cwd = s->dir;
+    if (s->isolated) {
+        size_t nc = 0;
+        for (size_t i = 0; i < as->n_out_params; i++, nc++) {
+            view_path(as, as->out_params[i]->path, collect_paths[nc][0],
+                      PATH_MAX);
+            output_path(s, 'p', i, NULL, collect_paths[nc][1], PATH_MAX);
+            collects[nc].src = collect_paths[nc][0];
+            collects[nc].dst = collect_paths[nc][1];
+        }
+        for (size_t i = 0; i < as->n_out_artifacts; i++, nc++) {
+            view_path(as, as->out_artifacts[i]->path, collect_paths[nc][0],
+                      PATH_MAX);
+            output_path(s, 'a', i, NULL, collect_paths[nc][1], PATH_MAX);
+            collects[nc].src = collect_paths[nc][0];
+            collects[nc].dst = collect_paths[nc][1];
+        }
+        for (size_t i = 0; i < a->cfg.nbinds; i++) {
+            char *colon = strchr(a->binds[i], ':');
+            if (colon) {
+                *colon = '\0';
+                binds[i].dst = colon + 1;
+            }
+            binds[i].src = a->binds[i];
+        }
+        if ((rv = make_group(a, s, &em)) != 0) {
+            why = "cannot create the step's cgroup";
+            goto fail;
+        }
+        char viewdir[PATH_MAX], tmpdir[PATH_MAX];
+        snprintf(viewdir, sizeof(viewdir), "%s/view", s->dir);
+        snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", s->dir);
+        const char *hides[1] = {a->data_dir};
+        struct agent_sb_spec spec;
+        memset(&spec, 0, sizeof(spec));
+        spec.exec_path = a->exec_path;
+        spec.view_dir = viewdir;
+        spec.tmp_dir = tmpdir;
+        spec.hides = hides;
+        spec.n_hides = 1;
+        spec.binds = binds;
+        spec.n_binds = a->cfg.nbinds;
+        spec.stages = stages;
+        spec.n_stages = nstages;
+        spec.collects = collects;
+        spec.n_collects = nc;
+        spec.workdir =
+            as->working_dir && as->working_dir[0] ? as->working_dir : "/";
+        if (s->group)
+            spec.n_cgroups = agent_sb_group_paths(s->group, &spec.cgroups);
+        if (as->binding && as->binding->cpus[0])
+            spec.cpus = as->binding->cpus;
+        spec.require_isolation = a->cfg.isolation == 1;
+        spec.argv = cmd;
+        spec.argc = argc;
+        rv = agent_sb_build_argv(&spec, &argv, &em);
+        for (size_t i = 0; i < a->cfg.nbinds; i++)
+            if (binds[i].dst)
+                ((char *)binds[i].dst)[-1] = ':';
+        if (rv != 0) {
+            why = em.msg;
+            goto fail;
+        }
+    } else {
+        argv = cl_calloc(argc + 1, sizeof(char *));
+        if (argv == NULL) {
+            rv = CL_ENOMEM;
+            goto fail;
+        }
+        for (size_t i = 0; i < argc; i++)
+            if ((argv[i] = cl_strdup(cmd[i])) == NULL) {
+                rv = CL_ENOMEM;
+                goto fail;
+            }
+        cwd = as->working_dir && as->working_dir[0] ? as->working_dir : work;
     }
     env = build_env(a, as);
     if (env == NULL) {
@@ -676,10 +914,7 @@ int agent__step_start(agent *a, Couler__StepAssign *as)
         s->proc_exited = true;
         s->exit_status = 127;
         s->pipes_open = 0;
-        free_strv(argv);
-        free_strv(env);
-        finish_step(s);
-        return 0;
+        goto spawned_fail;
     }
     s->open_handles++;
     s->pipes_open = 2;
@@ -689,30 +924,40 @@ int agent__step_start(agent *a, Couler__StepAssign *as)
     if (as->deadline_ms > 0)
         uv_timer_start(&s->deadline, on_deadline, (uint64_t)as->deadline_ms,
                        0);
-    free_strv(argv);
-    free_strv(env);
-
-    Couler__StepStarted st = COULER__STEP_STARTED__INIT;
-    st.attempt_id = s->attempt_id;
-    st.started_at = s->started_at;
-    st.pid = s->proc.pid;
-    agent__send(a, COULER__MSG_TYPE__MSG_STEP_STARTED, &st.base);
+    {
+        Couler__StepStarted st = COULER__STEP_STARTED__INIT;
+        st.attempt_id = s->attempt_id;
+        st.started_at = s->started_at;
+        st.pid = s->proc.pid;
+        agent__send(a, COULER__MSG_TYPE__MSG_STEP_STARTED, &st.base);
+    }
     CL_DEBUG("step %s (%s) started, pid %d", s->attempt_id, as->node_name,
              s->proc.pid);
-    return 0;
+    goto out;
 
-fail:
-    free_strv(argv);
-    free_strv(env);
-    {
-        char line[512];
-        int n = snprintf(line, sizeof(line), "couler-agent: %s: %s\n", why,
-                         cl_strerror(rv));
-        log_append(s, line, (size_t)n);
-    }
+fail : {
+    char line[768];
+    int n = snprintf(line, sizeof(line), "couler-agent: %s: %s\n", why,
+                     cl_strerror(rv));
+    log_append(s, line, (size_t)n);
     s->proc_exited = true;
     s->exit_status = 127;
-    finish_step(s);
+}
+spawned_fail:
+    if (s->state == AGENT_STEP_RUNNING)
+        finish_step(s);
+out:
+    if (s->isolated)
+        agent_sb_argv_free(argv);
+    else
+        free_strv(argv);
+    free_strv(env);
+    cl_free(cmd);
+    cl_free(stages);
+    cl_free(stage_paths);
+    cl_free(collects);
+    cl_free(collect_paths);
+    cl_free(binds);
     return 0;
 }
 
@@ -803,6 +1048,12 @@ void agent__steps_close(agent *a)
         if (s->state == AGENT_STEP_RUNNING && !s->proc_exited &&
             s->proc.pid > 0)
             kill(-s->proc.pid, SIGKILL);
+        if (s->group) {
+            cl_errmsg em;
+            agent_sb_group_remove(s->group, 1000, &em);
+            agent_sb_group_free(s->group);
+            s->group = NULL;
+        }
         if (s->open_handles > 0)
             close_step_handles(s);
         else

@@ -3,6 +3,7 @@
 #define COULER_AGENT_INT_H
 
 #include "agent/agent.h"
+#include "agent/sandbox/sandbox.h"
 #include "common/cl_buf.h"
 #include "common/cl_envelope.h"
 #include "common/cl_zsock.h"
@@ -38,8 +39,9 @@ typedef struct agent_step {
     bool deadline_hit;
     bool cancelled;
     char cancel_reason[256];
-    int cgroup_ok;
-    char cgroup[PATH_MAX];
+    struct agent_sb_group *group; /* per-step cgroup, or NULL */
+    bool isolated;                /* runs under couler-exec's view */
+    char launch_error[256];       /* couler-exec's reason, if it failed */
 
     int log_fd;          /* <dir>/log, append */
     uint64_t log_size;   /* bytes written to the log file */
@@ -63,8 +65,10 @@ struct agent {
     char *data_dir;
     char *coord;
     char *topology;
-    char *exec_path;
+    char *exec_path;   /* couler-exec, or NULL: steps run directly */
     char **labels;
+    char **binds;      /* host paths shared read-write into every step */
+    struct agent_sb_cg *cg; /* step cgroups, or NULL when unavailable */
     char boot_id[40];
     uint64_t next_req;
 

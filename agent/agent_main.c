@@ -28,6 +28,11 @@ static void usage(FILE *f)
             "  --topology FILE     pretend to be the machine of this hwloc "
             "XML export\n"
             "  --max-steps N       concurrent steps (default: one per PU)\n"
+            "  --bind SRC[:DST]    share a host path read-write into every "
+            "step (repeatable)\n"
+            "  --no-isolation      run steps directly on the host filesystem\n"
+            "  --require-isolation refuse to run steps without a private "
+            "view\n"
             "  --heartbeat-ms N    heartbeat interval (default 1000)\n"
             "  --log-level L       debug|info|warn|error (env COULER_LOG)\n"
             "  -h, --help          this text\n");
@@ -65,6 +70,9 @@ int main(int argc, char **argv)
         {"topology", required_argument, 0, 't'},
         {"max-steps", required_argument, 0, 'm'},
         {"heartbeat-ms", required_argument, 0, 'b'},
+        {"bind", required_argument, 0, 'B'},
+        {"no-isolation", no_argument, 0, 'I'},
+        {"require-isolation", no_argument, 0, 'R'},
         {"log-level", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -74,6 +82,7 @@ int main(int argc, char **argv)
     cfg.data_dir = "/var/lib/couler/agent";
     cfg.isolation = -1;
     const char **labels = calloc((size_t)argc, sizeof(char *));
+    const char **binds = calloc((size_t)argc, sizeof(char *));
     int c;
     cl_log_set_tag("agent");
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -92,6 +101,15 @@ int main(int argc, char **argv)
             break;
         case 't':
             cfg.topology = optarg;
+            break;
+        case 'B':
+            binds[cfg.nbinds++] = optarg;
+            break;
+        case 'I':
+            cfg.isolation = 0;
+            break;
+        case 'R':
+            cfg.isolation = 1;
             break;
         case 'm':
             cfg.max_steps = (unsigned)strtoul(optarg, NULL, 10);
@@ -128,6 +146,7 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg.labels = labels;
+    cfg.binds = binds;
     if (cl_crypto_init() != 0) {
         fprintf(stderr, "couler-agent: libsodium failed to initialise\n");
         return 1;
@@ -153,5 +172,6 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     free(labels);
+    free(binds);
     return 0;
 }
