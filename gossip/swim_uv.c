@@ -208,7 +208,8 @@ static void on_timer(uv_timer_t *t)
 static void on_leave_timeout(uv_timer_t *t)
 {
     struct swim_uv *u = t->data;
-    finish_leave(u, CL_ETIMEDOUT);
+    bool done = u->core != NULL && swim_leave_done(u->core);
+    finish_leave(u, done ? 0 : CL_ETIMEDOUT);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -612,10 +613,14 @@ int swim_uv_leave(struct swim_uv *u, uint64_t timeout_ms, swim_uv_leave_cb cb)
     int rv = swim_leave(u->core, (int64_t)uv_now(u->loop));
     if (rv != 0)
         return rv;
+    after_core(u);
+    /* The callback is set after after_core() so that it never runs from
+     * inside this call; when there is nobody to tell, it runs on the next
+     * loop iteration. */
     u->leave_cb = cb;
     if (cb != NULL)
-        uv_timer_start(&u->leave_timer, on_leave_timeout, timeout_ms, 0);
-    after_core(u);
+        uv_timer_start(&u->leave_timer, on_leave_timeout,
+                       swim_leave_done(u->core) ? 0 : timeout_ms, 0);
     return 0;
 }
 
