@@ -474,7 +474,8 @@ typedef struct cache_xfer_store {
     int (*have_artifact)(void *data, const cache_digest *artifact);
     int (*have_chunk)(void *data, const cache_digest *chunk);
     int (*write_chunk)(void *data, const cache_digest *chunk,
-                       const uint8_t *buf, size_t len);
+                       const uint8_t *buf, size_t len); /* buf was checked
+                                                           against chunk */
     int (*commit)(void *data, const cache_digest *artifact,
                   const uint8_t *manifest, size_t len);
 } cache_xfer_store;
