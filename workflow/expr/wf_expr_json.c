@@ -69,6 +69,7 @@ static int oom(cl_errmsg *err)
 
 int wf_expr__str(const char *s, size_t len, json_t **out, cl_errmsg *err)
 {
+    *out = NULL;
     if (len > WF_EXPR__MAX_STR)
         return wf_expr__fail(err, CL_EEXPR, 0,
                              "string of %zu bytes exceeds the limit", len);
@@ -78,6 +79,7 @@ int wf_expr__str(const char *s, size_t len, json_t **out, cl_errmsg *err)
 
 int wf_expr__str_buf(const cl_buf *b, json_t **out, cl_errmsg *err)
 {
+    *out = NULL;
     if (!cl_buf_ok(b))
         return oom(err);
     return wf_expr__str(b->data, b->len, out, err);

@@ -899,6 +899,7 @@ static int fx_primary(struct fx *f, json_t **out)
         rv = fx_or(f, out);
         if (rv == 0 && !fx_eat(f, ")")) {
             json_decref(*out);
+            *out = NULL;
             rv = jfail(f->j, "%s", "expected ')' in filter");
         }
     } else if (c == '@' || c == '$') {
