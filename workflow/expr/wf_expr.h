@@ -24,11 +24,20 @@
  * The environment `env` is a JSON object of nested maps built by the engine
  * (inputs.parameters, steps/tasks.<name>.outputs..., workflow.*, item,
  * lastRetry.*). A reference to a variable that is not in env fails with
- * CL_ENOENT, so the engine can leave the tag for a later pass.
+ * CL_ENOENT, so the engine can leave the tag for a later pass. That holds
+ * for a missing key at any depth (steps.tails.outputs.result when tails has
+ * no entry); `a?.b` and `x ?? fallback` turn the absence into nil or the
+ * fallback, and a key present with a JSON null reads as nil. env is
+ * borrowed and never modified; it may be NULL (no variables).
  *
  * Results are new references owned by the caller (json_decref). Failures
- * return CL_EEXPR (syntax or type error) or CL_ENOENT, with the reason and
- * the column in *err.
+ * return CL_EEXPR (syntax, type or limit error), CL_ENOENT (absent
+ * variable), CL_ENOMEM (allocation failure) or CL_EINVAL (NULL source),
+ * with the reason and, where it applies, "col N: " in *err (err may be
+ * NULL); *out is NULL after a failure. No function keeps state between
+ * calls, so all may run concurrently on different threads (env shared
+ * read-only). workflow/expr/README.md lists what is supported and where
+ * the semantics differ from expr-lang, govaluate and Sprig.
  */
 #ifndef COULER_WF_EXPR_H
 #define COULER_WF_EXPR_H
@@ -44,10 +53,16 @@ int wf_expr_eval(const char *src, json_t *env, json_t **out, cl_errmsg *err);
  * otherwise). */
 int wf_expr_eval_bool(const char *src, json_t *env, bool *out, cl_errmsg *err);
 
-/* wf_expr_gov - govaluate over an already-substituted string. */
+/* wf_expr_gov - govaluate over an already-substituted string. Errors read
+ * "Invalid 'when' expression '<src>': <reason>", as Argo's. */
 int wf_expr_gov(const char *src, json_t **out, cl_errmsg *err);
 int wf_expr_gov_bool(const char *src, bool *out, cl_errmsg *err);
 
+/* wf_expr_jsonpath - query doc (borrowed) with path. The result is a
+ * single value while every step selects one element ($.a[0].b) and a list
+ * once a wildcard, range, union, filter or recursive descent may select
+ * several ($.a[*].b, $.a[0:1], $.a[?(@.x > 1)].y), as Argo's jsonpath().
+ * A missing key or index on a single-value path is CL_EEXPR. */
 int wf_expr_jsonpath(json_t *doc, const char *path, json_t **out,
                      cl_errmsg *err);
 
