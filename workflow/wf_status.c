@@ -33,6 +33,14 @@ static void wf__add_child(json_t *kids, const wf_run *r, uint32_t c)
 /* Argo's children links: Steps -> first group -> its steps -> next group;
  * DAG -> root tasks -> dependents; Retry -> attempts; TaskGroup -> items;
  * a node -> its exit hook. */
+static uint32_t wf__last_attempt(const wf_run *r, const wf__node *n)
+{
+    for (uint32_t k = n->nkids; k > 0; k--)
+        if (r->nodes[n->kids[k - 1]].flags & WF__F_ATTEMPT)
+            return n->kids[k - 1];
+    return WF_NONE;
+}
+
 static json_t *wf__children(const wf_run *r, uint32_t i)
 {
     const wf__node *n = &r->nodes[i];
@@ -59,9 +67,18 @@ static json_t *wf__children(const wf_run *r, uint32_t i)
                 wf__add_child(kids, r, n->kids[k]);
         break;
     }
-    /* links that follow the parent's structure */
-    if (n->parent != WF_NONE) {
-        const wf__node *p = &r->nodes[n->parent];
+    /* links that follow the parent's structure; a Retry node's links hang
+     * off its last attempt, its "outbound node" */
+    const wf__node *lk = n;
+    if (n->type == WF__N_RETRY && wf__last_attempt(r, n) != WF_NONE)
+        lk = NULL;
+    else if ((n->flags & WF__F_ATTEMPT) && n->parent != WF_NONE &&
+             wf__last_attempt(r, &r->nodes[n->parent]) == i)
+        lk = &r->nodes[n->parent];
+    else if (n->flags & WF__F_ATTEMPT)
+        lk = NULL;
+    if (lk != NULL && lk->parent != WF_NONE) {
+        const wf__node *p = &r->nodes[lk->parent];
         const wf__node *dag = NULL;
         uint32_t task = WF_NONE;
         if (p->type == WF__N_STEPGROUP && p->parent != WF_NONE) {
@@ -72,14 +89,13 @@ static json_t *wf__children(const wf_run *r, uint32_t i)
                 wf__add_child(kids, r, sn->fr->u.st.gnodes[next]);
         } else if (p->type == WF__N_DAG) {
             dag = p;
-            task = n->index;
+            task = lk->index;
         } else if (p->type == WF__N_TASKGROUP && p->parent != WF_NONE) {
             dag = &r->nodes[p->parent];
             task = p->index;
         }
         if (dag != NULL && dag->fr && dag->fr->u.d.tnode &&
-            task < dag->tmpl->ntasks &&
-            (n->type != WF__N_TASKGROUP)) {
+            task < dag->tmpl->ntasks && lk->type != WF__N_TASKGROUP) {
             const wf__step *st = &dag->tmpl->tasks[task];
             for (uint32_t k = 0; k < st->ndependents; k++) {
                 uint32_t d = dag->fr->u.d.tnode[st->dependents[k]];

@@ -272,11 +272,13 @@ void fake_pump(fake *f)
                 }
                 fake_pending *p = &f->pend[f->npend++];
                 p->node = a.node;
-                p->at = o.hang ? INT64_MAX : f->now + o.duration_ms;
+                p->at = o.hang || o.unschedulable ? INT64_MAX
+                                                  : f->now + o.duration_ms;
+                p->started = !o.unschedulable;
                 p->o = o;
-                p->started = true;
                 assert_true(nev < 256);
-                ev[nev++] = (fake_ev){EV_START, a.node, -1, ""};
+                if (p->started)
+                    ev[nev++] = (fake_ev){EV_START, a.node, -1, ""};
                 break;
             }
             case WF_ACT_KILL:

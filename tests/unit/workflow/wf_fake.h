@@ -23,6 +23,7 @@ typedef struct fake_outcome {
     int64_t duration_ms;   /* default 1000 */
     bool hang;             /* never exits (until killed) */
     bool lost;             /* report the node lost once, then run */
+    bool unschedulable;    /* never starts (no agent matches) */
     int nparams;
     char *pname[FAKE_MAX_PARAMS];
     char *pvalue[FAKE_MAX_PARAMS];
