@@ -10,9 +10,9 @@
  * `candidates` feasible nodes or has probed `probe_limit` nodes; like
  * Nomad's limit of 2 (power of two choices) this keeps a decision's cost
  * independent of the cluster size, while the class order keeps the
- * candidates good. Only when the bounded pass finds nothing does it
- * continue, without a bound, to the first feasible node, so a step that
- * fits somewhere is never told to wait.
+ * candidates good. Only while it has found nothing does it go on past the
+ * probe budget, to the first feasible node, so a step that fits somewhere
+ * is never told to wait; classes it skips cannot hold the step.
  *
  * Score, higher is better:
  *   4.0 x share of the step's input bytes already on the node
@@ -45,8 +45,7 @@ struct search {
     double best_score;
     uint32_t ties;
     uint32_t found, probes;
-    bool unlimited;
-    bool limited_out; /* stopped by the probe limit */
+    bool unlimited; /* first fit: stop at the first feasible node */
     uint64_t total_in;
 };
 
@@ -98,12 +97,15 @@ static double score(const struct search *s, const struct place__node *n,
     return sc;
 }
 
+/* done - enough candidates, or the probe budget is spent and there is at
+ * least one. With none, the walk goes on to the first feasible node, from
+ * where it is: a step that fits somewhere is never told to wait. */
 static bool done(const struct search *s)
 {
     if (s->unlimited)
         return s->found >= 1;
     return s->found >= s->c->opt.candidates ||
-           s->probes >= s->c->opt.probe_limit;
+           (s->found >= 1 && s->probes >= s->c->opt.probe_limit);
 }
 
 /* consider - evaluate one node; `extra` nodes (inputs) do not count
@@ -157,7 +159,10 @@ static void scan_classes(struct search *s)
         for (uint32_t v = 0; v < PLACE__NVENDOR; v++)
             vend[nv++] = v;
     }
-    uint32_t cbmin = need->shared ? 0 : place__core_bucket(need->cores);
+    /* Classes whose free whole cores may hold the step. A fractional step
+     * may also fit on shared cores of a node with fewer free cores: those
+     * classes come last. */
+    uint32_t cbmin = place__core_bucket(need->cores);
     uint16_t cbmask = (uint16_t)(0xffffu << cbmin);
     if (need->auto_parallel) {
         for (uint32_t g = PLACE__NG; g-- > need->gpus && !done(s);)
@@ -169,15 +174,18 @@ static void scan_classes(struct search *s)
             }
         return;
     }
-    for (uint32_t g = need->gpus; g < PLACE__NG && !done(s); g++)
-        for (uint32_t i = 0; i < nv && !done(s); i++) {
-            uint16_t bits = c->cb_nonempty[vend[i]][g] & cbmask;
-            while (bits && !done(s)) {
-                uint32_t b = (uint32_t)__builtin_ctz(bits);
-                bits &= (uint16_t)(bits - 1);
-                walk(s, vend[i], g, b);
+    for (int phase = 0; phase < (need->shared ? 2 : 1); phase++) {
+        uint16_t mask = phase == 0 ? cbmask : (uint16_t)~cbmask;
+        for (uint32_t g = need->gpus; g < PLACE__NG && !done(s); g++)
+            for (uint32_t i = 0; i < nv && !done(s); i++) {
+                uint16_t bits = c->cb_nonempty[vend[i]][g] & mask;
+                while (bits && !done(s)) {
+                    uint32_t b = (uint32_t)__builtin_ctz(bits);
+                    bits &= (uint16_t)(bits - 1);
+                    walk(s, vend[i], g, b);
+                }
             }
-        }
+    }
 }
 
 /* The posting list of the selector's rarest pair, or NULL when some pair
@@ -223,21 +231,13 @@ static void run_search(struct search *s)
     }
     for (size_t i = 0; i < r->ninputs; i++)
         consider(s, place__node_by_id(c, r->inputs[i].node_id), true);
-    for (int pass = 0; pass < 2; pass++) {
-        if (r->nselector > 0) {
-            bool none;
-            const struct place__label *l = rarest_label(c, r, &none);
-            for (uint32_t i = 0; l != NULL && i < l->n && !done(s); i++)
-                consider(s, c->nodes[l->slots[i]], false);
-        } else {
-            scan_classes(s);
-        }
-        if (s->best != NULL || s->probes < c->opt.probe_limit)
-            break;
-        /* Bounded pass found nothing feasible: look further. */
-        s->limited_out = true;
-        s->unlimited = true;
-        s->probes = 0;
+    if (r->nselector > 0) {
+        bool none;
+        const struct place__label *l = rarest_label(c, r, &none);
+        for (uint32_t i = 0; l != NULL && i < l->n && !done(s); i++)
+            consider(s, c->nodes[l->slots[i]], false);
+    } else {
+        scan_classes(s);
     }
 }
 

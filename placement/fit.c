@@ -275,7 +275,7 @@ bool place__fit_eval(const place_model *m, const struct place__node *n,
         return eval_auto(m, n, need, gfree, ev);
     if (!need->shared && need->cores > n->free_cores)
         return false;
-    if (need->shared &&
+    if (need->shared && n->free_cores < need->cores &&
         place__shared_room(m, n, NULL, need->per_core, NULL) < need->cores)
         return false;
     ev->linked = need->gpus <= 1 || !ix->links_known ||
