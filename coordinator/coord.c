@@ -34,6 +34,14 @@ static int mkdir_p(const char *path)
 
 /* ---- sending ---------------------------------------------------------------*/
 
+/* Free a string field we filled with cl_malloc'd text; the INIT value is
+ * protobuf-c's static empty string. */
+static void pb_str_free(char *s)
+{
+    if (s != protobuf_c_empty_string)
+        cl_free(s);
+}
+
 static int send_to(cl_zsock *zs, const char *ident, size_t ilen,
                    const uint8_t *frame, size_t len)
 {
@@ -228,9 +236,9 @@ static void handle_submit(coord *c, const cl_zframes *f, uint64_t rid,
         reply_error(c, f, rid, rv, err.msg);
     else
         reply(c, f, rid, COULER__MSG_TYPE__MSG_SUBMIT_REPLY, &rep.base);
-    cl_free(rep.name);
-    cl_free(rep.uid);
-    cl_free(rep.status_json);
+    pb_str_free(rep.name);
+    pb_str_free(rep.uid);
+    pb_str_free(rep.status_json);
     for (size_t i = 0; i < rep.n_warnings; i++)
         cl_free(rep.warnings[i]);
     cl_free(rep.warnings);
@@ -247,9 +255,9 @@ static void handle_resubmit(coord *c, const cl_zframes *f, uint64_t rid,
         reply_error(c, f, rid, rv, err.msg);
     else
         reply(c, f, rid, COULER__MSG_TYPE__MSG_SUBMIT_REPLY, &rep.base);
-    cl_free(rep.name);
-    cl_free(rep.uid);
-    cl_free(rep.status_json);
+    pb_str_free(rep.name);
+    pb_str_free(rep.uid);
+    pb_str_free(rep.status_json);
 }
 
 static bool phase_matches(const char *phase, const Couler__ListRequest *req)
@@ -356,8 +364,8 @@ static void handle_control(coord *c, const cl_zframes *f, uint64_t rid,
         reply_error(c, f, rid, rv, err.msg);
     else
         reply(c, f, rid, COULER__MSG_TYPE__MSG_CONTROL_REPLY, &rep.base);
-    cl_free(rep.name);
-    cl_free(rep.phase);
+    pb_str_free(rep.name);
+    pb_str_free(rep.phase);
 }
 
 static const char *agent_state_name(enum coord_agent_state s)
@@ -643,6 +651,8 @@ int coord_start(coord *c, cl_errmsg *err)
         ac.coord = COORD_INPROC_AGENTS;
         ac.topology = c->cfg.agent_topology;
         ac.max_steps = c->cfg.agent_max_steps;
+        ac.binds = c->cfg.agent_binds;
+        ac.nbinds = c->cfg.agent_nbinds;
         ac.heartbeat_ms = c->cfg.heartbeat_ms;
         ac.isolation = -1;
         rv = agent_new(c->loop, c->zctx, &ac, &c->emb, err);

@@ -34,6 +34,8 @@ typedef struct coord_config {
     bool embedded_agent;        /* run an agent in this process */
     const char *agent_topology; /* embedded agent: hwloc XML to pretend */
     unsigned agent_max_steps;   /* embedded agent: 0 = one per PU */
+    const char **agent_binds;   /* embedded agent: paths shared into steps */
+    size_t agent_nbinds;
     const char *cache_policy;   /* off | memoize | auto (default memoize) */
 } coord_config;
 

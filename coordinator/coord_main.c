@@ -52,11 +52,14 @@ static void daemon_usage(FILE *f, bool up)
             "  --log-level L         debug|info|warn|error (env COULER_LOG)\n",
             up ? "up" : "serve", up ? "the embedded agent's steps" : "logs",
             up ? "./.couler" : "/var/lib/couler/coord",
-            up ? "tcp://127.0.0.1:7701" : "none: agents connect over tcp "
-                                          "only when set",
+            up ? "tcp://127.0.0.1:7701"
+               : "none: agents connect over tcp "
+                 "only when set",
             up ? "  --topology FILE       embedded agent: pretend to be this "
                  "hwloc XML\n"
                  "  --max-steps N         embedded agent: concurrent steps\n"
+                 "  --bind SRC[:DST]      embedded agent: share a host path "
+                 "into steps\n"
                : "");
 }
 
@@ -71,6 +74,7 @@ static int run_daemon(int argc, char **argv, bool up)
         {"cache-policy", required_argument, 0, 'c'},
         {"topology", required_argument, 0, 'T'},
         {"max-steps", required_argument, 0, 'm'},
+        {"bind", required_argument, 0, 'B'},
         {"log-level", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -81,6 +85,9 @@ static int run_daemon(int argc, char **argv, bool up)
     cfg.agent_listen = up ? "tcp://127.0.0.1:7701" : NULL;
     cfg.embedded_agent = up;
     cfg.cache_policy = "memoize";
+    int rc = 0;
+    const char **binds = calloc((size_t)argc + 1, sizeof(char *));
+    cfg.agent_binds = binds;
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -105,7 +112,10 @@ static int run_daemon(int argc, char **argv, bool up)
                 strcmp(optarg, "auto")) {
                 fprintf(stderr, "couler-coord: --cache-policy must be off, "
                                 "memoize or auto\n");
-                return 2;
+                {
+                    rc = 2;
+                    goto out;
+                }
             }
             cfg.cache_policy = optarg;
             break;
@@ -115,38 +125,60 @@ static int run_daemon(int argc, char **argv, bool up)
         case 'm':
             cfg.agent_max_steps = (unsigned)strtoul(optarg, NULL, 10);
             break;
+        case 'B':
+            binds[cfg.agent_nbinds++] = optarg;
+            break;
         case 'L': {
             int l = cl_log_parse_level(optarg);
             if (l < 0) {
                 fprintf(stderr, "couler-coord: unknown log level '%s'\n",
                         optarg);
-                return 2;
+                {
+                    rc = 2;
+                    goto out;
+                }
             }
             cl_log_set_level((enum cl_log_level)l);
             break;
         }
         case 'h':
             daemon_usage(stdout, up);
-            return 0;
+            {
+                rc = 0;
+                goto out;
+            }
         default:
             daemon_usage(stderr, up);
-            return 2;
+            {
+                rc = 2;
+                goto out;
+            }
         }
     }
     if (optind < argc) {
         fprintf(stderr, "couler-coord: unexpected argument '%s'\n",
                 argv[optind]);
-        return 2;
+        {
+            rc = 2;
+            goto out;
+        }
     }
-    if (!up && (cfg.agent_topology || cfg.agent_max_steps)) {
-        fprintf(stderr, "couler-coord: --topology and --max-steps apply to "
-                        "`up` (the embedded agent) only\n");
-        return 2;
+    if (!up &&
+        (cfg.agent_topology || cfg.agent_max_steps || cfg.agent_nbinds)) {
+        fprintf(stderr, "couler-coord: --topology, --max-steps and --bind "
+                        "apply to `up` (the embedded agent) only\n");
+        {
+            rc = 2;
+            goto out;
+        }
     }
     cl_log_set_tag("coord");
     if (cl_crypto_init() != 0) {
         fprintf(stderr, "couler-coord: libsodium failed to initialise\n");
-        return 1;
+        {
+            rc = 1;
+            goto out;
+        }
     }
     uv_loop_t *loop = uv_default_loop();
     cl_errmsg err;
@@ -160,7 +192,10 @@ static int run_daemon(int argc, char **argv, bool up)
         if (the_coord)
             coord_close(the_coord, NULL, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
-        return 1;
+        {
+            rc = 1;
+            goto out;
+        }
     }
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
@@ -168,7 +203,9 @@ static int run_daemon(int argc, char **argv, bool up)
     uv_signal_start(&sig_int, on_signal, SIGINT);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
-    return 0;
+out:
+    free(binds);
+    return rc;
 }
 
 int main(int argc, char **argv)

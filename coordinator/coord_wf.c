@@ -2114,6 +2114,44 @@ static int logs_cb(void *data, const char *key, size_t klen, const char *val,
     return 0;
 }
 
+/* Pods in the order their steps were dispatched, as `argo logs` shows
+ * them; a pod's chunks keep their offset order. */
+typedef struct chunk_order {
+    Couler__LogChunk *ch;
+    int64_t when;
+    size_t idx;
+} chunk_order;
+
+static int chunk_cmp(const void *pa, const void *pb)
+{
+    const chunk_order *a = pa, *b = pb;
+    if (a->when != b->when)
+        return a->when < b->when ? -1 : 1;
+    int c = strcmp(a->ch->pod, b->ch->pod);
+    if (c != 0)
+        return c;
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+static void sort_chunks(coord *c, const char *uid, Couler__LogsReply *r)
+{
+    chunk_order *o = cl_calloc(r->n_chunks + 1, sizeof(*o));
+    if (o == NULL)
+        return;
+    for (size_t i = 0; i < r->n_chunks; i++) {
+        char id[600];
+        snprintf(id, sizeof(id), "%s.%s", uid, r->chunks[i]->pod);
+        coord_attempt *a = find_attempt(c, id);
+        o[i].ch = r->chunks[i];
+        o[i].when = a ? a->queued_at : 0;
+        o[i].idx = i;
+    }
+    qsort(o, r->n_chunks, sizeof(*o), chunk_cmp);
+    for (size_t i = 0; i < r->n_chunks; i++)
+        r->chunks[i] = o[i].ch;
+    cl_free(o);
+}
+
 int coord__logs(coord *c, const Couler__LogsRequest *req,
                 Couler__LogsReply *reply, cl_errmsg *err)
 {
@@ -2132,6 +2170,7 @@ int coord__logs(coord *c, const Couler__LogsRequest *req,
     char prefix[300];
     snprintf(prefix, sizeof(prefix), "l/%s/", w->rec->uid);
     int rv = coord_store_scan(c->store, prefix, NULL, logs_cb, &x, err);
+    sort_chunks(c, w->rec->uid, reply);
     reply->more = x.full;
     /* Done once the run ended and every attempt's log is in. */
     bool in_flight = false;

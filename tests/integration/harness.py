@@ -93,6 +93,10 @@ class Cluster:
     def __init__(self, agents=2, embedded=False, coord_args=(),
                  agent_args=None, agent_timeout_ms=4000):
         self.dir = tempfile.mkdtemp(prefix="couler-it-")
+        # Steps run in private views; this host directory is shared into
+        # every one of them, so tests can observe what steps did.
+        self.shared = os.path.join(self.dir, "shared")
+        os.makedirs(self.shared)
         self.client_port = free_port()
         self.agent_port = free_port()
         self.coord_ep = "tcp://127.0.0.1:%d" % self.client_port
@@ -113,7 +117,9 @@ class Cluster:
         return [COORD, verb, "--data-dir", os.path.join(self.dir, "coord"),
                 "--listen", self.coord_ep, "--agent-listen", self.agent_ep,
                 "--agent-timeout-ms", str(self.agent_timeout_ms),
-                "--heartbeat-ms", "300"] + self.coord_args
+                "--heartbeat-ms", "300"] + \
+            (["--bind", self.shared] if self.embedded else []) + \
+            self.coord_args
 
     def start_coord(self):
         self.coord = Daemon("coord", self.coord_argv(), self.dir)
@@ -121,7 +127,7 @@ class Cluster:
     def add_agent(self, name, extra=()):
         argv = [AGENT, "--coord", self.agent_ep, "--name", name,
                 "--data-dir", os.path.join(self.dir, name),
-                "--heartbeat-ms", "300"] + list(extra)
+                "--heartbeat-ms", "300", "--bind", self.shared] + list(extra)
         d = Daemon(name, argv, self.dir)
         self.agents.append(d)
         return d

@@ -40,7 +40,7 @@ class TestRestart(ClusterTest):
             return [x.strip() for x in f if x.strip()]
 
     def test_coordinator_killed_mid_workflow(self):
-        marks = os.path.join(self.c.dir, "marks-coord")
+        marks = os.path.join(self.c.shared, "marks-coord")
         path = self.write("chain.yaml", CHAIN.replace("MARKS", marks))
         name = self.c.submit(path)
         # Wait until the middle of the run: 'one' done, two/three running.
@@ -62,7 +62,7 @@ class TestRestart(ClusterTest):
         self.assertIn(name, self.c.cli("list").stdout)
 
     def test_coordinator_killed_twice_and_old_runs_kept(self):
-        marks = os.path.join(self.c.dir, "marks-twice")
+        marks = os.path.join(self.c.shared, "marks-twice")
         path = self.write("chain2.yaml", CHAIN.replace("MARKS", marks))
         done = self.c.submit(path)
         self.assertEqual(self.c.wait(done, 60)["status"]["phase"],
@@ -79,7 +79,7 @@ class TestRestart(ClusterTest):
         self.assertEqual(self.c.get(done)["status"]["phase"], "Succeeded")
 
     def test_agent_killed_mid_step(self):
-        marks = os.path.join(self.c.dir, "marks-agent")
+        marks = os.path.join(self.c.shared, "marks-agent")
         slow = CHAIN.replace("MARKS", marks).replace("sleep 2", "sleep 4")
         path = self.write("chain3.yaml", slow)
         name = self.c.submit(path)
