@@ -135,7 +135,10 @@ static int read_chunk(cache_store *s, const uint8_t *d, size_t want,
     mkkey(k, CACHE__P_DATA, d);
     cl_errmsg m;
     cl_errmsg_clear(&m);
-    int rv = cache__rdb_get(s->db, CACHE__CF_CHUNKS, k, sizeof(k), v, &m);
+    /* The digest check below covers every byte: RocksDB's CRC would be a
+     * second pass over the same data. */
+    int rv = cache__rdb_get_unchecked(s->db, CACHE__CF_CHUNKS, k, sizeof(k),
+                                      v, &m);
     if (rv == CL_ENOENT) {
         cl_errmsg_set(err, "chunk %s is missing", hexd(d, hex));
         return rv;
@@ -997,6 +1000,13 @@ int cache_store_import(cache_store *s, const char *path,
     cache__manifest_digest(&b.m, &digest);
     if ((rv = cache__pack(&b.m.base, &raw, &rawlen)) != 0)
         goto out;
+    if (rawlen > CACHE_MAX_MANIFEST) {
+        cl_errmsg_set(err, "%zu files and directories make a manifest of "
+                           "%zu bytes, over the %u byte limit",
+                      w.n, rawlen, CACHE_MAX_MANIFEST);
+        rv = CL_ETOOBIG;
+        goto out;
+    }
     if (!im.small) {
         pthread_mutex_lock(&s->mu);
         rv = flush_staged_locked(s, im.wb, &im.st, CACHE__RDB_NOWAL, im.now,

@@ -358,9 +358,11 @@ int cache_store_gc(cache_store *s, cache_gc_report *rep, cl_errmsg *err);
 
 /* cache_store_evict - when the store holds more than its capacity: gc,
  * then remove entries lowest score first (and the artifacts only they
- * referenced) until it holds at most low_watermark * capacity. Runs inside
- * put/commit/import when auto_evict is set. Scans every entry: daemons run
- * it off the loop thread. */
+ * referenced) until it holds at most low_watermark * capacity. Artifacts
+ * no entry references yet and younger than the orphan grace (an import
+ * whose entry is not written yet, a fetch in progress) are left alone.
+ * Runs inside put/commit/import when auto_evict is set. Scans every entry:
+ * daemons run it off the loop thread. */
 int cache_store_evict(cache_store *s, cache_gc_report *rep, cl_errmsg *err);
 
 typedef struct cache_store_usage {

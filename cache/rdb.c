@@ -18,6 +18,7 @@ struct cache__rdb {
     rocksdb_filterpolicy_t *filter; /* owned by `table` once set */
     rocksdb_cache_t *block_cache;
     rocksdb_readoptions_t *ropts;
+    rocksdb_readoptions_t *ropts_unchecked;
     rocksdb_writeoptions_t *wopts[3];
     rocksdb_flushoptions_t *fopts;
 };
@@ -97,6 +98,8 @@ void cache__rdb_close(cache__rdb *d)
         rocksdb_cache_destroy(d->block_cache);
     if (d->ropts != NULL)
         rocksdb_readoptions_destroy(d->ropts);
+    if (d->ropts_unchecked != NULL)
+        rocksdb_readoptions_destroy(d->ropts_unchecked);
     for (int i = 0; i < 3; i++)
         if (d->wopts[i] != NULL)
             rocksdb_writeoptions_destroy(d->wopts[i]);
@@ -178,6 +181,8 @@ int cache__rdb_open(const char *path, const cache__rdb_opts *o,
         return rv;
     }
     d->ropts = rocksdb_readoptions_create();
+    d->ropts_unchecked = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_verify_checksums(d->ropts_unchecked, 0);
     for (int i = 0; i < 3; i++)
         d->wopts[i] = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(d->wopts[CACHE__RDB_SYNC], 1);
@@ -188,12 +193,13 @@ int cache__rdb_open(const char *path, const cache__rdb_opts *o,
     return 0;
 }
 
-int cache__rdb_get(cache__rdb *d, enum cache__cf cf, const void *key,
-                   size_t klen, cache__rdb_val *v, cl_errmsg *err)
+static int get_with(cache__rdb *d, const rocksdb_readoptions_t *ro,
+                    enum cache__cf cf, const void *key, size_t klen,
+                    cache__rdb_val *v, cl_errmsg *err)
 {
     char *e = NULL;
     rocksdb_pinnableslice_t *p =
-        rocksdb_get_pinned_cf(d->db, d->ropts, d->cf[cf], key, klen, &e);
+        rocksdb_get_pinned_cf(d->db, ro, d->cf[cf], key, klen, &e);
     if (e != NULL) {
         if (p != NULL)
             rocksdb_pinnableslice_destroy(p);
@@ -204,6 +210,19 @@ int cache__rdb_get(cache__rdb *d, enum cache__cf cf, const void *key,
     v->h_ = p;
     v->data = rocksdb_pinnableslice_value(p, &v->len);
     return 0;
+}
+
+int cache__rdb_get(cache__rdb *d, enum cache__cf cf, const void *key,
+                   size_t klen, cache__rdb_val *v, cl_errmsg *err)
+{
+    return get_with(d, d->ropts, cf, key, klen, v, err);
+}
+
+int cache__rdb_get_unchecked(cache__rdb *d, enum cache__cf cf,
+                             const void *key, size_t klen, cache__rdb_val *v,
+                             cl_errmsg *err)
+{
+    return get_with(d, d->ropts_unchecked, cf, key, klen, v, err);
 }
 
 void cache__rdb_val_free(cache__rdb_val *v)

@@ -56,6 +56,14 @@ int cache__rdb_get(cache__rdb *db, enum cache__cf cf, const void *key,
                    size_t klen, cache__rdb_val *v, cl_errmsg *err);
 void cache__rdb_val_free(cache__rdb_val *v);
 
+/* cache__rdb_get_unchecked - like cache__rdb_get, without RocksDB's own
+ * checksum verification: for values the caller checks itself (chunk data,
+ * which carries its BLAKE2b digest in its key). Saves a CRC pass over
+ * every byte read. */
+int cache__rdb_get_unchecked(cache__rdb *db, enum cache__cf cf,
+                             const void *key, size_t klen, cache__rdb_val *v,
+                             cl_errmsg *err);
+
 /* Write batches: operations are copied into the batch at once. */
 typedef struct cache__rdb_batch cache__rdb_batch;
 

@@ -1134,10 +1134,9 @@ int cache_store_evict(cache_store *s, cache_gc_report *rep, cl_errmsg *err)
                 rv = remove_artifact(s, dg, rep, err);
         }
     }
-    /* Still too full: unreferenced artifacts go too, grace or not (they
-     * are all that is left). */
-    if (rv == 0 && cache__total(s) > low)
-        rv = sweep_artifacts(s, &sc.refs, INT64_MAX, rep, err);
+    /* What may still be over is recent unreferenced data (an import whose
+     * entry is not written yet, a fetch in progress): it is left alone,
+     * and the warning below says so. */
     if (rv == 0) {
         /* One sync makes the unsynced removals above durable. */
         cache__delta none = {0};
@@ -1148,7 +1147,8 @@ int cache_store_evict(cache_store *s, cache_gc_report *rep, cl_errmsg *err)
     rep->entries_removed += evicted;
     cache__count(s, &s->ctr.evicted, evicted);
     if (cache__total(s) > cap)
-        CL_WARN("cache: '%s' holds %llu bytes after eviction, capacity %llu",
+        CL_WARN("cache: '%s' holds %llu bytes after eviction, capacity "
+                "%llu: the rest is recent data no entry references yet",
                 s->dir, (unsigned long long)cache__total(s),
                 (unsigned long long)cap);
 out:

@@ -381,7 +381,8 @@ static void test_handover_tampered(void **state)
     assert_int_equal(u.corrupt, 1);
 }
 
-/* flip - change one byte in the middle of the first *.blob file. */
+/* flip_blob_file - change one byte of chunk data in the first *.blob
+ * file. */
 static int flip_blob_file(const char *dbdir)
 {
     DIR *d = opendir(dbdir);
@@ -403,7 +404,8 @@ static int flip_blob_file(const char *dbdir)
     assert_true(fd >= 0);
     struct stat st;
     assert_int_equal(fstat(fd, &st), 0);
-    off_t off = st.st_size / 2;
+    /* Inside a chunk's bytes, not a record header. */
+    off_t off = st.st_size / 2 + 65536;
     unsigned char c;
     assert_int_equal(pread(fd, &c, 1, off), 1);
     c ^= 0xff;
