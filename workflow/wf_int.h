@@ -34,6 +34,7 @@ typedef struct wf__arena {
 
 void wf__arena_init(wf__arena *a);
 void wf__arena_free(wf__arena *a); /* releases every allocation */
+void wf__arena_reset(wf__arena *a); /* empties it, keeping one chunk */
 void *wf__arena_alloc(wf__arena *a, size_t n); /* zeroed, 8-aligned; NULL=OOM */
 char *wf__arena_strdup(wf__arena *a, const char *s);   /* NULL in, NULL out */
 char *wf__arena_strndup(wf__arena *a, const char *s, size_t n);
@@ -191,8 +192,13 @@ typedef struct wf__tmpl {
     const char **mutexes;
     uint32_t nmutexes;
     uint32_t index;          /* position in spec->tmpls (inline: after) */
+    wf__step **byname;       /* steps/tasks by name: open addressing */
+    uint32_t byname_cap;     /* power of two, or 0 */
     int line, col;
 } wf__tmpl;
+
+/* wf__tmpl_step - the step or task of t named name[0..len), or NULL. */
+wf__step *wf__tmpl_step(const wf__tmpl *t, const char *name, size_t len);
 
 /* DAG depends expression, compiled. */
 enum wf__dep_op { WF__DEP_LEAF = 0, WF__DEP_AND, WF__DEP_OR, WF__DEP_NOT };
@@ -218,9 +224,9 @@ typedef struct wf__dep {
 struct wf_spec {
     int refs;
     wf__arena arena;
-    json_t *doc;         /* the whole document as JSON */
+    char *text;          /* the YAML as submitted (status "spec") */
+    size_t text_len;
     json_t *keep;        /* withItems arrays referenced by steps */
-    json_t *spec_json;   /* borrowed from doc */
     json_t *labels;      /* owned references */
     json_t *annotations;
     const char *name, *generate_name, *entrypoint;
@@ -243,6 +249,8 @@ struct wf_spec {
 };
 
 wf__tmpl *wf__spec_find_tmpl(const wf_spec *s, const char *name);
+/* The spec as JSON, built from the YAML text (new reference or NULL). */
+json_t *wf__spec_json(const wf_spec *s);
 
 /* depends (wf_depends.c) */
 typedef int (*wf__task_lookup)(void *ud, const char *name, size_t len,
@@ -378,6 +386,7 @@ enum wf__nflag {
     WF__F_HOLDS_MUTEX = 1u << 15,
     WF__F_ONEXIT_ROOT = 1u << 16,
     WF__F_INLINE_ITEM = 1u << 17,/* item visible to the template body */
+    WF__F_QUEUED = 1u << 18,     /* DISPATCH queued, not yet popped */
 };
 
 typedef struct wf__node {
@@ -409,7 +418,6 @@ typedef struct wf__node {
     uint32_t hook;          /* hook node, or WF_NONE */
     uint32_t gen;           /* timer generation */
     int64_t attempt_deadline; /* absolute ms, 0 none */
-    void *task;             /* resolved task blob awaiting DISPATCH pop */
     uint32_t lost;          /* step_lost count */
     uint32_t mutex_next;    /* next mutex to acquire */
 } wf__node;
@@ -506,7 +514,9 @@ struct wf_run {
     uint32_t seed_cap;
     bool seeds_memoized;   /* message "original pod: <id>" */
     /* popped action storage, valid until the next call */
-    void *last_task;
+    wf__arena tarena;      /* scratch of task validation */
+    wf__arena parena;      /* the popped task */
+    wf_task ptask;
     wf_step_result last_result;
     wf_kv *last_kv;
     wf_artifact_ref *last_arts;
@@ -530,6 +540,7 @@ typedef struct wf__ctx {
     int retries;           /* -1: not in a leaf */
     json_t *last_retry;    /* lastRetry object, or NULL */
     bool exit_ctx;         /* workflow.status/failures visible */
+    wf__arena *arena;      /* where substituted strings go (run arena) */
     json_t *env;           /* built lazily for {{=...}} */
     bool env_built;
 } wf__ctx;

@@ -1232,13 +1232,59 @@ static const char *const wf__kinds_refused[] = {
     "resource", "suspend", "http", "plugin", "containerSet", "data", NULL,
 };
 
+wf__step *wf__tmpl_step(const wf__tmpl *t, const char *name, size_t len)
+{
+    if (t->byname_cap == 0)
+        return NULL;
+    uint32_t h = wf__fnv32(name, len) & (t->byname_cap - 1);
+    while (t->byname[h] != NULL) {
+        const wf__step *st = t->byname[h];
+        if (strlen(st->name) == len && !memcmp(st->name, name, len))
+            return t->byname[h];
+        h = (h + 1) & (t->byname_cap - 1);
+    }
+    return NULL;
+}
+
+/* Index the steps or tasks of t by name; a duplicate is returned. */
+static const wf__step *wf__tmpl_index(wf__p *p, wf__tmpl *t)
+{
+    uint32_t n = 0;
+    if (t->kind == WF__T_DAG)
+        n = t->ntasks;
+    else
+        for (uint32_t g = 0; g < t->ngroups; g++)
+            n += t->groups[g].nsteps;
+    uint32_t cap = 16;
+    while (cap < n * 2 + 2)
+        cap *= 2;
+    t->byname = wf__arena_alloc(p->a, sizeof(wf__step *) * cap);
+    if (t->byname == NULL) {
+        wf__oom(p);
+        return NULL;
+    }
+    t->byname_cap = cap;
+    uint32_t ng = t->kind == WF__T_DAG ? 1 : t->ngroups;
+    for (uint32_t g = 0; g < ng; g++) {
+        wf__step *v = t->kind == WF__T_DAG ? t->tasks : t->groups[g].steps;
+        uint32_t m = t->kind == WF__T_DAG ? t->ntasks : t->groups[g].nsteps;
+        for (uint32_t i = 0; i < m; i++) {
+            size_t len = strlen(v[i].name);
+            if (wf__tmpl_step(t, v[i].name, len) != NULL)
+                return &v[i];
+            uint32_t h = wf__fnv32(v[i].name, len) & (cap - 1);
+            while (t->byname[h] != NULL)
+                h = (h + 1) & (cap - 1);
+            t->byname[h] = &v[i];
+        }
+    }
+    return NULL;
+}
+
 static uint32_t wf__task_index(const wf__tmpl *t, const char *name, size_t len)
 {
-    for (uint32_t i = 0; i < t->ntasks; i++)
-        if (strlen(t->tasks[i].name) == len &&
-            !memcmp(t->tasks[i].name, name, len))
-            return i;
-    return WF_NONE;
+    const wf__step *st = wf__tmpl_step(t, name, len);
+    return st ? (uint32_t)(st - t->tasks) : WF_NONE;
 }
 
 static int wf__dep_lookup(void *ud, const char *name, size_t len,
@@ -1317,9 +1363,14 @@ static int wf__parse_dag(wf__p *p, struct fy_node *n, wf__tmpl *t)
                            &dependsn[i]) != 0)
             goto out;
         t->ntasks++;
-        if (wf__task_index(t, t->tasks[i].name, strlen(t->tasks[i].name)) !=
-            i) {
-            wf__perr(p, c, "task name '%s' is not unique", t->tasks[i].name);
+    }
+    {
+        const wf__step *dup = wf__tmpl_index(p, t);
+        if (p->rv != 0)
+            goto out;
+        if (dup != NULL) {
+            wf__perr(p, taskn[dup - t->tasks], "task name '%s' is not unique",
+                     dup->name);
             goto out;
         }
     }
@@ -1543,22 +1594,19 @@ static int wf__parse_steps(wf__p *p, struct fy_node *n, wf__tmpl *t)
                 st->group = t->ngroups;
                 if (wf__parse_step(p, s, st, t, false, NULL, NULL) != 0)
                     return p->rv;
-                /* names are unique within the template */
-                for (uint32_t gi = 0; gi <= t->ngroups; gi++) {
-                    wf__group *og = &t->groups[gi];
-                    uint32_t lim = gi == t->ngroups ? grp->nsteps : og->nsteps;
-                    for (uint32_t si = 0; si < lim; si++)
-                        if (!strcmp(og->steps[si].name, st->name))
-                            return wf__perr(p, s, "step name '%s' is not "
-                                                  "unique in template '%s'",
-                                            st->name,
-                                            t->name ? t->name : "(inline)");
-                }
                 grp->nsteps++;
             }
         }
         t->ngroups++;
     }
+    if (p->rv != 0)
+        return p->rv;
+    /* names are unique within the template */
+    const wf__step *dup = wf__tmpl_index(p, t);
+    if (dup != NULL)
+        return wf__perr_at(p, dup->line, dup->col,
+                           "step name '%s' is not unique in template '%s'",
+                           dup->name, t->name ? t->name : "(inline)");
     return p->rv;
 }
 
@@ -1806,13 +1854,7 @@ static bool wf__tmpl_has_output(const wf__tmpl *t, const char *name,
 
 static bool wf__tmpl_has_step(const wf__tmpl *t, const char *name, size_t len)
 {
-    for (uint32_t g = 0; g < t->ngroups; g++)
-        for (uint32_t s = 0; s < t->groups[g].nsteps; s++) {
-            const char *nm = t->groups[g].steps[s].name;
-            if (strlen(nm) == len && !memcmp(nm, name, len))
-                return true;
-        }
-    return false;
+    return wf__tmpl_step(t, name, len) != NULL;
 }
 
 static bool wf__seg(const char *s, size_t len, const char *prefix,
@@ -2316,7 +2358,6 @@ static int wf__parse_doc(wf__p *p, struct fy_node *root)
         return wf__perr(p, meta, "metadata: name or generateName is required");
     if (spec == NULL)
         return wf__perr(p, root, "spec is required");
-    s->spec_json = json_object_get(s->doc, "spec");
     return wf__parse_spec(p, spec);
 }
 
@@ -2361,15 +2402,14 @@ int wf_parse(const char *text, size_t len, const char *filename,
         goto fail;
     }
     struct fy_node *root = fy_document_root(doc);
-    s->doc = root ? wf__yaml_to_json(root) : json_object();
-    if (s->doc == NULL || !json_is_object(s->doc)) {
-        if (s->doc == NULL) {
-            wf__oom(&p);
-            goto fail;
-        }
-        wf__perr(&p, root, "expected a Workflow mapping");
+    s->text = cl_malloc(len + 1);
+    if (s->text == NULL) {
+        wf__oom(&p);
         goto fail;
     }
+    memcpy(s->text, text, len);
+    s->text[len] = '\0';
+    s->text_len = len;
     if (wf__parse_doc(&p, root) != 0)
         goto fail;
     fy_document_destroy(doc);
@@ -2387,6 +2427,19 @@ fail:
     return p.rv ? p.rv : CL_EINVAL;
 }
 
+json_t *wf__spec_json(const wf_spec *s)
+{
+    struct fy_document *doc = NULL;
+    wf__yerr ye;
+    if (s->text == NULL || wf__yaml_load(s->text, s->text_len, &doc, &ye))
+        return NULL;
+    json_t *all = wf__yaml_to_json(fy_document_root(doc));
+    fy_document_destroy(doc);
+    json_t *spec = json_incref(json_object_get(all, "spec"));
+    json_decref(all);
+    return spec;
+}
+
 void wf_spec_ref(wf_spec *s)
 {
     s->refs++;
@@ -2396,7 +2449,7 @@ void wf_spec_free(wf_spec *s)
 {
     if (s == NULL || --s->refs > 0)
         return;
-    json_decref(s->doc);
+    cl_free(s->text);
     json_decref(s->keep);
     json_decref(s->labels);
     json_decref(s->annotations);

@@ -2245,19 +2245,6 @@ static void wf__retry_child_done(wf_run *r, uint32_t rn, uint32_t child)
 
 /* ---- leaf tasks ------------------------------------------------------------ */
 
-typedef struct wf__tblob {
-    wf__arena a;
-    wf_task t;
-} wf__tblob;
-
-static void wf__tblob_free(wf__tblob *b)
-{
-    if (b == NULL)
-        return;
-    wf__arena_free(&b->a);
-    cl_free(b);
-}
-
 /* The first unresolved tag of s, for messages. */
 static void wf__first_tag(const char *s, char *buf, size_t len)
 {
@@ -2319,20 +2306,21 @@ static const wf_kv *wf__tb_kvs(wf__tb *tb, const wf__kvl *l, size_t *n)
     return v;
 }
 
-static int wf__build_task(wf_run *r, uint32_t n, wf__tblob **out,
+/* Resolve the task of leaf node n into `k`, every string in arena `a`.
+ * The task is built twice: when the node starts (to find errors while the
+ * event that caused it is being applied) and when its DISPATCH is popped,
+ * so that queued dispatches cost no memory. Both see the same state: the
+ * shell drains the actions after every event. */
+static int wf__build_task(wf_run *r, uint32_t n, wf__arena *a, wf_task *k,
                           cl_errmsg *em)
 {
     wf__node *nd = &r->nodes[n];
     const wf__tmpl *t = nd->tmpl;
-    wf__tblob *b = cl_calloc(1, sizeof(*b));
-    if (b == NULL)
-        return CL_ENOMEM;
-    wf__arena_init(&b->a);
-    b->a.chunk = 1024;
+    memset(k, 0, sizeof(*k));
     wf__ctx c;
     wf__ctx_body(r, &c, n);
-    wf__tb tb = {r, &c, &b->a, em, 0};
-    wf_task *k = &b->t;
+    c.arena = a;
+    wf__tb tb = {r, &c, a, em, 0};
     k->node = n;
     k->node_id = nd->id;
     k->node_name = nd->name;
@@ -2342,7 +2330,7 @@ static int wf__build_task(wf_run *r, uint32_t n, wf__tblob **out,
     k->image = wf__tb_sub(&tb, t->image);
     /* argv: command + args, or the image's entrypoint */
     uint32_t ncmd = t->ncommand, nargs = t->nargs;
-    const char **argv = wf__arena_alloc(&b->a,
+    const char **argv = wf__arena_alloc(a,
                                         sizeof(char *) * (ncmd + nargs + 2));
     if (argv == NULL) {
         tb.rv = CL_ENOMEM;
@@ -2350,7 +2338,7 @@ static int wf__build_task(wf_run *r, uint32_t n, wf__tblob **out,
     }
     uint32_t na = 0;
     if (t->image_entrypoint_unknown) {
-        const char **args = wf__arena_alloc(&b->a,
+        const char **args = wf__arena_alloc(a,
                                             sizeof(char *) * (nargs + 1));
         if (args == NULL) {
             tb.rv = CL_ENOMEM;
@@ -2364,7 +2352,7 @@ static int wf__build_task(wf_run *r, uint32_t n, wf__tblob **out,
         uint32_t nv = 0;
         extern int wf__image_argv(wf__arena *, const char *, const char **,
                                   uint32_t, const char ***, uint32_t *);
-        int rv = wf__image_argv(&b->a, k->image, args,
+        int rv = wf__image_argv(a, k->image, args,
                                 t->kind == WF__T_SCRIPT ? 0 : nargs, &v, &nv);
         if (rv == CL_ENOMEM) {
             tb.rv = rv;
@@ -2399,7 +2387,7 @@ static int wf__build_task(wf_run *r, uint32_t n, wf__tblob **out,
     const wf__io *io = nd->io;
     if (io != NULL && io->nin_arts > 0) {
         wf_input_artifact *ia = wf__arena_alloc(
-            &b->a, sizeof(wf_input_artifact) * io->nin_arts);
+            a, sizeof(wf_input_artifact) * io->nin_arts);
         if (ia == NULL) {
             tb.rv = CL_ENOMEM;
             goto out;
@@ -2431,7 +2419,7 @@ static int wf__build_task(wf_run *r, uint32_t n, wf__tblob **out,
     for (uint32_t i = 0; i < t->outputs.nparams; i++)
         nop += t->outputs.params[i].vf_path != NULL;
     if (nop > 0) {
-        wf_output_param *op = wf__arena_alloc(&b->a,
+        wf_output_param *op = wf__arena_alloc(a,
                                               sizeof(wf_output_param) * nop);
         if (op == NULL) {
             tb.rv = CL_ENOMEM;
@@ -2451,19 +2439,19 @@ static int wf__build_task(wf_run *r, uint32_t n, wf__tblob **out,
     }
     if (t->outputs.narts > 0) {
         wf_output_artifact *oa = wf__arena_alloc(
-            &b->a, sizeof(wf_output_artifact) * t->outputs.narts);
+            a, sizeof(wf_output_artifact) * t->outputs.narts);
         if (oa == NULL) {
             tb.rv = CL_ENOMEM;
             goto out;
         }
         uint32_t j = 0;
         for (uint32_t i = 0; i < t->outputs.narts; i++) {
-            const wf__art *a = &t->outputs.arts[i];
-            if (a->path == NULL)
+            const wf__art *oart = &t->outputs.arts[i];
+            if (oart->path == NULL)
                 continue;
-            oa[j].name = a->name;
-            oa[j].path = wf__tb_sub(&tb, a->path);
-            oa[j].optional = a->optional;
+            oa[j].name = oart->name;
+            oa[j].path = wf__tb_sub(&tb, oart->path);
+            oa[j].optional = oart->optional;
             j++;
         }
         k->out_artifacts = oa;
@@ -2480,7 +2468,7 @@ static int wf__build_task(wf_run *r, uint32_t n, wf__tblob **out,
         const wf__kvl *tl = &t->node_selector, *sl = &r->spec->node_selector;
         uint32_t cap = tl->n + sl->n;
         if (cap > 0) {
-            wf_kv *v = wf__arena_alloc(&b->a, sizeof(wf_kv) * cap);
+            wf_kv *v = wf__arena_alloc(a, sizeof(wf_kv) * cap);
             if (v == NULL) {
                 tb.rv = CL_ENOMEM;
                 goto out;
@@ -2528,12 +2516,7 @@ static int wf__build_task(wf_run *r, uint32_t n, wf__tblob **out,
     k->memo_key = nd->memo_key;
 out:
     wf__ctx_fini(&c);
-    if (tb.rv != 0) {
-        wf__tblob_free(b);
-        return tb.rv;
-    }
-    *out = b;
-    return 0;
+    return tb.rv;
 }
 
 /* ---- execution ----------------------------------------------------------- */
@@ -2563,20 +2546,21 @@ static void wf__run_pod(wf_run *r, uint32_t n)
 {
     cl_errmsg em;
     cl_errmsg_clear(&em);
-    wf__tblob *b = NULL;
-    int rv = wf__build_task(r, n, &b, &em);
+    wf_task k;
+    int rv = wf__build_task(r, n, &r->tarena, &k, &em);
+    int64_t deadline = k.deadline_ms;
+    wf__arena_reset(&r->tarena);
     if (rv == CL_ENOMEM) {
         r->err = rv;
         return;
     }
     if (rv != 0) {
-        wf__fulfill(r, n, WF_ERROR, em.msg);
+        wf__fulfill(r, n, WF_ERROR, wf__rstrdup(r, em.msg));
         return;
     }
     wf__node *nd = &r->nodes[n];
-    nd->task = b;
-    nd->attempt_deadline = b->t.deadline_ms;
-    nd->flags |= WF__F_DISPATCHED;
+    nd->attempt_deadline = deadline;
+    nd->flags |= WF__F_DISPATCHED | WF__F_QUEUED;
     wf__q_push(r, WF_ACT_DISPATCH, n, NULL);
     const wf__tmpl *t = nd->tmpl;
     if (t->timeout != NULL) {
@@ -2820,12 +2804,8 @@ static void wf__fulfill(wf_run *r, uint32_t n, int phase, const char *msg)
     nd->finished = r->now;
     nd->message = msg;
     nd->gen++;
-    nd->flags &= ~(WF__F_DISPATCHED | WF__F_MEMO_WAIT);
-    if (nd->task != NULL) {
-        /* never popped: the DISPATCH action is dropped */
-        wf__tblob_free(nd->task);
-        nd->task = NULL;
-    }
+    /* a DISPATCH still queued is dropped when popped */
+    nd->flags &= ~(WF__F_DISPATCHED | WF__F_MEMO_WAIT | WF__F_QUEUED);
     bool freed = false;
     if (nd->flags & WF__F_COUNTED) {
         nd->flags &= ~WF__F_COUNTED;
@@ -3071,10 +3051,7 @@ static void wf__start_root(wf_run *r)
 
 static void wf__api_enter(wf_run *r, int64_t now)
 {
-    if (r->last_task != NULL) {
-        wf__tblob_free(r->last_task);
-        r->last_task = NULL;
-    }
+    wf__arena_reset(&r->parena);
     cl_free(r->last_kv);
     r->last_kv = NULL;
     cl_free(r->last_arts);
@@ -3345,25 +3322,13 @@ int wf_run_step_lost(wf_run *r, uint32_t node, const char *why, int64_t now)
     nd->message = wf__rprintf(r, "%s (rescheduled %" PRIu32 " time%s)",
                               why && why[0] ? why : "node lost", nd->lost,
                               nd->lost == 1 ? "" : "s");
-    if (nd->task != NULL) {
+    if (nd->flags & WF__F_QUEUED) {
         /* still queued: the queued DISPATCH goes out as is */
         return wf__api_leave(r);
     }
-    cl_errmsg em;
-    cl_errmsg_clear(&em);
-    wf__tblob *b = NULL;
-    int rv = wf__build_task(r, node, &b, &em);
-    if (rv == CL_ENOMEM) {
-        r->err = rv;
-        return wf__api_leave(r);
-    }
-    nd = &r->nodes[node];
-    if (rv != 0) {
-        wf__fulfill(r, node, WF_ERROR, wf__rstrdup(r, em.msg));
-        return wf__api_leave(r);
-    }
-    nd->task = b;
+    nd->flags |= WF__F_QUEUED;
     wf__q_push(r, WF_ACT_DISPATCH, node, NULL);
+    cl_errmsg em;
     const wf__tmpl *t = nd->tmpl;
     if (t->timeout != NULL) {
         int srv = 0;
@@ -3398,7 +3363,7 @@ static void wf__shutdown(wf_run *r, int kind, const char *msg)
         if (!wf__stopping_for(r, i))
             continue;
         if (nd->type == WF__N_POD) {
-            if ((nd->flags & WF__F_DISPATCHED) && nd->task == NULL)
+            if ((nd->flags & WF__F_DISPATCHED) && !(nd->flags & WF__F_QUEUED))
                 wf__q_push(r, WF_ACT_KILL, i, msg);
             wf__fulfill(r, i, WF_FAILED, msg);
             continue;
@@ -3454,7 +3419,7 @@ int wf_run_tick(wf_run *r, int64_t now)
             wf__node *nd = &r->nodes[t.node];
             if (wf_phase_done(nd->phase) || nd->type != WF__N_POD)
                 break;
-            if ((nd->flags & WF__F_DISPATCHED) && nd->task == NULL)
+            if ((nd->flags & WF__F_DISPATCHED) && !(nd->flags & WF__F_QUEUED))
                 wf__q_push(r, WF_ACT_KILL, t.node,
                            "Step exceeded its deadline");
             wf__fulfill(r, t.node, WF_FAILED, "Step exceeded its deadline");
@@ -3493,14 +3458,27 @@ bool wf_run_next_action(wf_run *r, wf_action *a)
         a->node_id = q.node < r->nnodes ? r->nodes[q.node].id : r->name;
         wf__node *nd = q.node < r->nnodes ? &r->nodes[q.node] : NULL;
         switch (q.kind) {
-        case WF_ACT_DISPATCH:
-            if (nd == NULL || nd->task == NULL ||
+        case WF_ACT_DISPATCH: {
+            if (nd == NULL || !(nd->flags & WF__F_QUEUED) ||
                 !(nd->flags & WF__F_DISPATCHED))
-                continue; /* failed before it went out */
-            r->last_task = nd->task;
-            nd->task = NULL;
-            a->task = &((wf__tblob *)r->last_task)->t;
+                continue; /* failed or stopped before it went out */
+            nd->flags &= ~WF__F_QUEUED;
+            cl_errmsg em;
+            cl_errmsg_clear(&em);
+            int rv = wf__build_task(r, q.node, &r->parena, &r->ptask, &em);
+            if (rv != 0) {
+                /* only when the state changed since validation */
+                if (rv == CL_ENOMEM)
+                    r->err = rv;
+                else
+                    wf__fulfill(r, q.node, WF_ERROR, wf__rstrdup(r, em.msg));
+                wf__drain(r);
+                wf__arena_reset(&r->parena);
+                continue;
+            }
+            a->task = &r->ptask;
             break;
+        }
         case WF_ACT_KILL:
             a->message = q.str;
             break;
@@ -3658,8 +3636,6 @@ static void wf__run_clear_nodes(wf_run *r)
         wf__node *nd = &r->nodes[i];
         wf__frame_free(nd);
         cl_free(nd->kids);
-        if (nd->task != NULL)
-            wf__tblob_free(nd->task);
     }
     cl_free(r->nodes);
     r->nodes = NULL;
@@ -3674,8 +3650,8 @@ void wf_run_free(wf_run *r)
     if (r == NULL)
         return;
     wf__run_clear_nodes(r);
-    if (r->last_task != NULL)
-        wf__tblob_free(r->last_task);
+    wf__arena_free(&r->tarena);
+    wf__arena_free(&r->parena);
     cl_free(r->last_kv);
     cl_free(r->last_arts);
     cl_free(r->q);
@@ -3730,6 +3706,9 @@ int wf_run_new(wf_spec *spec, const wf_run_opts *opts, wf_run **out,
         return CL_ENOMEM;
     }
     wf__arena_init(&r->arena);
+    wf__arena_init(&r->tarena);
+    wf__arena_init(&r->parena);
+    r->tarena.chunk = r->parena.chunk = 4096;
     wf_spec_ref(spec);
     r->spec = spec;
     r->root = r->onexit = WF_NONE;

@@ -222,8 +222,9 @@ json_t *wf_run_status_json(const wf_run *r, int64_t now)
                             ? json_deep_copy(r->spec->annotations)
                             : json_object());
     json_object_set_new(root, "metadata", meta);
-    json_t *spec = r->spec->spec_json ? json_deep_copy(r->spec->spec_json)
-                                      : json_object();
+    json_t *spec = wf__spec_json(r->spec);
+    if (spec == NULL)
+        spec = json_object();
     if (spec != NULL && r->nwparams > 0) {
         /* the parameters as run, overrides included */
         json_t *args = json_object_get(spec, "arguments");

@@ -36,6 +36,29 @@ void wf__arena_free(wf__arena *a)
     a->bytes = 0;
 }
 
+void wf__arena_reset(wf__arena *a)
+{
+    /* keep one standard chunk for reuse, release the rest */
+    size_t csz = a->chunk ? a->chunk : WF__CHUNK;
+    wf__chunk *keep = NULL;
+    wf__chunk *c = a->head;
+    while (c != NULL) {
+        wf__chunk *next = c->next;
+        if (keep == NULL && c->cap == csz) {
+            keep = c;
+        } else {
+            a->bytes -= sizeof(*c) + c->cap;
+            cl_free(c);
+        }
+        c = next;
+    }
+    if (keep != NULL) {
+        keep->used = 0;
+        keep->next = NULL;
+    }
+    a->head = keep;
+}
+
 void *wf__arena_alloc(wf__arena *a, size_t n)
 {
     n = (n + 7) & ~(size_t)7;

@@ -25,6 +25,7 @@ void wf__ctx_init(wf__ctx *c, wf_run *r)
     c->scope = WF_NONE;
     c->node = WF_NONE;
     c->retries = -1;
+    c->arena = &r->arena;
 }
 
 void wf__ctx_fini(wf__ctx *c)
@@ -81,47 +82,39 @@ uint32_t wf__scope_nodes(const wf_run *r, uint32_t scope, const char *name,
     const wf__tmpl *t = sn->tmpl;
     if (sn->fr == NULL || t == NULL)
         return 0;
-    if (sn->type == WF__N_STEPS) {
-        for (uint32_t g = 0; g < t->ngroups; g++) {
-            for (uint32_t s = 0; s < t->groups[g].nsteps; s++) {
-                const wf__step *st = &t->groups[g].steps[s];
-                if (strlen(st->name) != len || memcmp(st->name, name, len))
-                    continue;
-                *step = st;
-                if (sn->fr->u.st.gnodes == NULL)
-                    return 0;
-                uint32_t gn = sn->fr->u.st.gnodes[g];
-                if (gn == WF_NONE || r->nodes[gn].fr == NULL)
-                    return 0;
-                const wf__exp *e = &r->nodes[gn].fr->u.g.exp[s];
-                *nodes = e->nodes;
-                *n = e->n ? e->n : 1;
-                return e->items != NULL && e->n > 0 ? 2 : 1;
-            }
-        }
+    const wf__step *st = wf__tmpl_step(t, name, len);
+    if (st == NULL)
         return 0;
+    *step = st;
+    if (sn->type == WF__N_STEPS) {
+        uint32_t g = st->group;
+        uint32_t s = (uint32_t)(st - t->groups[g].steps);
+        if (sn->fr->u.st.gnodes == NULL)
+            return 0;
+        uint32_t gn = sn->fr->u.st.gnodes[g];
+        if (gn == WF_NONE || r->nodes[gn].fr == NULL)
+            return 0;
+        const wf__exp *e = &r->nodes[gn].fr->u.g.exp[s];
+        *nodes = e->nodes;
+        *n = e->n ? e->n : 1;
+        return e->items != NULL && e->n > 0 ? 2 : 1;
     }
     if (sn->type == WF__N_DAG) {
-        for (uint32_t i = 0; i < t->ntasks; i++) {
-            const wf__step *st = &t->tasks[i];
-            if (strlen(st->name) != len || memcmp(st->name, name, len))
-                continue;
-            *step = st;
-            if (sn->fr->u.d.tnode == NULL)
-                return 0;
-            uint32_t tn = sn->fr->u.d.tnode[i];
-            if (tn == WF_NONE)
-                return 0;
-            const wf__node *nd = &r->nodes[tn];
-            if (nd->type == WF__N_TASKGROUP && nd->fr != NULL) {
-                *nodes = nd->fr->u.g.exp[0].nodes;
-                *n = nd->fr->u.g.exp[0].n;
-                return 2;
-            }
-            *nodes = &sn->fr->u.d.tnode[i];
-            *n = 1;
-            return 1;
+        uint32_t i = (uint32_t)(st - t->tasks);
+        if (sn->fr->u.d.tnode == NULL)
+            return 0;
+        uint32_t tn = sn->fr->u.d.tnode[i];
+        if (tn == WF_NONE)
+            return 0;
+        const wf__node *nd = &r->nodes[tn];
+        if (nd->type == WF__N_TASKGROUP && nd->fr != NULL) {
+            *nodes = nd->fr->u.g.exp[0].nodes;
+            *n = nd->fr->u.g.exp[0].n;
+            return 2;
         }
+        *nodes = &sn->fr->u.d.tnode[i];
+        *n = 1;
+        return 1;
     }
     return 0;
 }
@@ -133,11 +126,8 @@ static uint32_t wf__scope_task_node(const wf_run *r, uint32_t scope,
     const wf__node *sn = &r->nodes[scope];
     if (sn->type != WF__N_DAG || sn->fr == NULL || sn->fr->u.d.tnode == NULL)
         return WF_NONE;
-    for (uint32_t i = 0; i < sn->tmpl->ntasks; i++)
-        if (strlen(sn->tmpl->tasks[i].name) == len &&
-            !memcmp(sn->tmpl->tasks[i].name, name, len))
-            return sn->fr->u.d.tnode[i];
-    return WF_NONE;
+    const wf__step *st = wf__tmpl_step(sn->tmpl, name, len);
+    return st ? sn->fr->u.d.tnode[st - sn->tmpl->tasks] : WF_NONE;
 }
 
 const wf__io *wf__node_outputs(const wf_run *r, uint32_t n)
@@ -1064,7 +1054,7 @@ int wf__subst(wf__ctx *c, const char *in, const char **out,
         if (!cl_buf_ok(&b)) {
             rv = CL_ENOMEM;
         } else {
-            *out = wf__arena_strndup(&c->r->arena, b.data ? b.data : "",
+            *out = wf__arena_strndup(c->arena, b.data ? b.data : "",
                                      b.len);
             if (*out == NULL)
                 rv = CL_ENOMEM;
