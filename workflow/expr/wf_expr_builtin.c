@@ -1307,8 +1307,16 @@ static int b_jsonpath(wf_expr__ev *ev, int col, json_t **args, size_t n,
     } else {
         return bad_arg(ev, 0, "a JSON string", args[0]);
     }
-    rv = wf_expr_jsonpath(doc, SV(args[1]), out, ERR(ev));
+    /* The query's visits count against the evaluation's work, so many
+     * queries in a closure stay bounded too. */
+    size_t left = wf_expr__ev_budget_left(ev), used = 0;
+    rv = wf_expr__jsonpath(doc, SV(args[1]), left < 2000000 ? left : 2000000,
+                           &used, out, ERR(ev));
     json_decref(doc);
+    if (rv == 0 && (rv = wf_expr__ev_budget(ev, 0, used)) != 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
     return rv;
 }
 

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #define EVAL_MAX_DEPTH 1000       /* tree depth walked at once */
-#define EVAL_MAX_WORK (256u << 20) /* bytes and elements built */
+#define EVAL_MAX_WORK (64u << 20) /* bytes and elements built or visited */
 
 struct scope {
     json_t *elem; /* borrowed */
@@ -58,6 +58,11 @@ int wf_expr__ev_budget(wf_expr__ev *ev, int col, size_t n)
         return wf_expr__fail(ev->err, CL_EEXPR, col,
                              "evaluation exceeds its work limit");
     return 0;
+}
+
+size_t wf_expr__ev_budget_left(const wf_expr__ev *ev)
+{
+    return ev->work >= EVAL_MAX_WORK ? 0 : EVAL_MAX_WORK - ev->work;
 }
 
 static int fail(wf_expr__ev *e, int code, int col, const char *fmt,

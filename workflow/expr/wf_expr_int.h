@@ -98,6 +98,11 @@ void wf_expr__fmt_float(double d, char mode, char *buf);
 int wf_expr__parse_json(const char *s, size_t len, json_t **out,
                         cl_errmsg *err);
 
+/* wf_expr__jsonpath - wf_expr_jsonpath visiting at most max_work
+ * elements (CL_EEXPR beyond); the count visited goes to *used. */
+int wf_expr__jsonpath(json_t *doc, const char *path, size_t max_work,
+                      size_t *used, json_t **out, cl_errmsg *err);
+
 /* ---- regular expressions (wf_expr_regex.c), PCRE2 with UTF and a match
  * limit. Patterns are RE2 syntax as Go accepts it; PCRE2 reads the common
  * subset identically. ---- */
@@ -143,6 +148,8 @@ cl_errmsg *wf_expr__ev_err(wf_expr__ev *ev);
 /* wf_expr__ev_budget - charge n units of work (string bytes built, elements
  * copied); CL_EEXPR when the evaluation exceeds its budget. */
 int wf_expr__ev_budget(wf_expr__ev *ev, int col, size_t n);
+/* wf_expr__ev_budget_left - work units still available. */
+size_t wf_expr__ev_budget_left(const wf_expr__ev *ev);
 
 /* wf_expr__fn_lookup - binary search in a table sorted by name. */
 const struct wf_expr__fndef *wf_expr__fn_lookup(

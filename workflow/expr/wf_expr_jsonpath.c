@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JP_MAX_WORK 10000000u /* elements visited per query */
+#define JP_MAX_WORK 2000000u /* elements visited per query */
 
 enum seg_kind {
     S_KEY,
@@ -67,7 +67,7 @@ struct seg {
 
 struct jp {
     cl_errmsg *err;
-    size_t work;
+    size_t work, max_work;
     int depth;
     json_t *root;
 };
@@ -347,6 +347,8 @@ static int parse_path(struct jp *j, const char *p, size_t len,
             i += 2;
             if (i >= len)
                 rv = jfail(j, "%s", "path ends after '..'");
+            else if (p[i] == '.')
+                rv = jfail(j, "%s", "unexpected '.' after '..'");
             else if (p[i] == '[')
                 continue;
             else if (p[i] == '*') {
@@ -417,7 +419,7 @@ static int apply(struct jp *j, const struct seg *s, size_t n, json_t *cur,
 static int charge(struct jp *j, size_t k)
 {
     j->work += k;
-    if (j->work > JP_MAX_WORK)
+    if (j->work > j->max_work)
         return jfail(j, "%s", "query visits too many elements");
     return 0;
 }
@@ -483,7 +485,7 @@ static int map_rest(struct jp *j, const struct seg *s, size_t n,
     for (size_t i = 0; i < cnt && rv == 0; i++) {
         json_t *r = NULL;
         int e = apply(j, s, n, elems[i], &r);
-        if (e == CL_ENOMEM || (e != 0 && j->work > JP_MAX_WORK)) {
+        if (e == CL_ENOMEM || (e != 0 && j->work > j->max_work)) {
             rv = e;
             break;
         }
@@ -786,7 +788,7 @@ static int apply(struct jp *j, const struct seg *s, size_t n, json_t *cur,
         for (size_t i = 0; i < total && rv == 0; i++) {
             json_t *r = NULL;
             int e = filter_eval(j, s->expr, s->elen, all[i], &r);
-            if (e == CL_ENOMEM || (e != 0 && j->work > JP_MAX_WORK))
+            if (e == CL_ENOMEM || (e != 0 && j->work > j->max_work))
                 rv = e;
             else if (e == 0 && include(r))
                 m[cnt++] = all[i];
@@ -1243,13 +1245,15 @@ static int filter_eval(struct jp *j, const char *e, size_t len, json_t *cur,
     return rv;
 }
 
-int wf_expr_jsonpath(json_t *doc, const char *path, json_t **out,
-                     cl_errmsg *err)
+int wf_expr__jsonpath(json_t *doc, const char *path, size_t max_work,
+                      size_t *used, json_t **out, cl_errmsg *err)
 {
     *out = NULL;
+    if (used)
+        *used = 0;
     if (path == NULL || doc == NULL)
         return wf_expr__fail(err, CL_EINVAL, 0, "no path or document");
-    struct jp j = {err, 0, 0, doc};
+    struct jp j = {err, 0, max_work, 0, doc};
     size_t len = strlen(path);
     size_t i = 0;
     while (i < len && isspace((unsigned char)path[i]))
@@ -1265,5 +1269,13 @@ int wf_expr_jsonpath(json_t *doc, const char *path, json_t **out,
         return rv;
     rv = apply(&j, segs, n, doc, out);
     segs_free(segs, n);
+    if (used)
+        *used = j.work;
     return rv;
+}
+
+int wf_expr_jsonpath(json_t *doc, const char *path, json_t **out,
+                     cl_errmsg *err)
+{
+    return wf_expr__jsonpath(doc, path, JP_MAX_WORK, NULL, out, err);
 }

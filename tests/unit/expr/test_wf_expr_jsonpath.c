@@ -192,6 +192,7 @@ static void test_errors(void **state)
      * behaviour: filter errors are ignored) */
     assert_jp(STORE, "$.store.book[?(@.price >)]", "[]");
     assert_jp_err(STORE, "$..", "ends after");
+    assert_jp_err(STORE, "$...x", "unexpected '.' after '..'");
     assert_jp_err(STORE, "$.", "empty name");
     assert_jp_err(STORE, "$x", "unexpected 'x'");
     assert_jp_err(STORE, "$.store.book[?@.x]", "invalid filter");
