@@ -1672,8 +1672,10 @@ static int xs_write_chunk(void *data, const cache_digest *c,
     rv = staged_add(&st, c->b, (uint32_t)len);
     if (rv == 0) {
         pthread_mutex_lock(&s->mu);
-        /* WAL without sync: the commit's synced write covers it. */
-        rv = flush_staged_locked(s, wb, &st, CACHE__RDB_NOSYNC,
+        /* Without the WAL (its CRC pass and second copy of the data): the
+         * commit flushes the chunk family before the manifest is written,
+         * and a crash before that only costs a re-fetch of these chunks. */
+        rv = flush_staged_locked(s, wb, &st, CACHE__RDB_NOWAL,
                                  cache__now(s), NULL);
         pthread_mutex_unlock(&s->mu);
     }
@@ -1697,6 +1699,13 @@ static int xs_commit(void *data, const cache_digest *a,
     if (!cache_digest_equal(&got, a)) {
         cache__manifest_free(m);
         return CL_ECORRUPT;
+    }
+    /* Chunks were written without the WAL: make them durable first. */
+    if ((rv = cache__rdb_flush(s->db, CACHE__CF_CHUNKS, NULL)) != 0) {
+        if (rv == CL_ENOSPC || rv == CL_EIO)
+            s->failed = rv;
+        cache__manifest_free(m);
+        return rv;
     }
     cache__rdb_batch *wb = NULL;
     if ((rv = cache__rdb_batch_new(s->db, &wb)) != 0) {
