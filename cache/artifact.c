@@ -137,8 +137,8 @@ static int read_chunk(cache_store *s, const uint8_t *d, size_t want,
     cl_errmsg_clear(&m);
     /* The digest check below covers every byte: RocksDB's CRC would be a
      * second pass over the same data. */
-    int rv = cache__rdb_get_unchecked(s->db, CACHE__CF_CHUNKS, k, sizeof(k),
-                                      v, &m);
+    int rv =
+        cache__rdb_get_unchecked(s->db, CACHE__CF_CHUNKS, k, sizeof(k), v, &m);
     if (rv == CL_ENOENT) {
         cl_errmsg_set(err, "chunk %s is missing", hexd(d, hex));
         return rv;
@@ -153,7 +153,8 @@ static int read_chunk(cache_store *s, const uint8_t *d, size_t want,
         return rv;
     }
     uint8_t got[CL_DIGEST_SIZE];
-    bool ok = v->len <= CACHE_CHUNK_SIZE && (want == SIZE_MAX || v->len == want);
+    bool ok =
+        v->len <= CACHE_CHUNK_SIZE && (want == SIZE_MAX || v->len == want);
     if (ok) {
         cl_digest(v->data, v->len, got);
         ok = memcmp(got, d, CL_DIGEST_SIZE) == 0;
@@ -287,7 +288,8 @@ int cache__artifact_remove_locked(cache_store *s, const uint8_t *digest,
     mkkey(ik, CACHE__P_INFO, digest);
     uint64_t mbytes = 0;
     cache__rdb_val v;
-    int rv = cache__rdb_get(s->db, CACHE__CF_ARTIFACTS, ik, sizeof(ik), &v, err);
+    int rv =
+        cache__rdb_get(s->db, CACHE__CF_ARTIFACTS, ik, sizeof(ik), &v, err);
     if (rv == 0) {
         Couler__Cache__ArtifactInfo *ai = couler__cache__artifact_info__unpack(
             &cache__pb_alloc, v.len, (const uint8_t *)v.data);
@@ -357,8 +359,8 @@ int cache__artifact_remove_locked(cache_store *s, const uint8_t *digest,
  * is written: a new record, or a missing one made present again. Caller
  * holds `mu`. */
 static int ref_present(cache_store *s, const uint8_t *c, uint32_t size,
-                       int64_t now, Couler__Cache__ChunkRef *r,
-                       cache__delta *d, cl_errmsg *err)
+                       int64_t now, Couler__Cache__ChunkRef *r, cache__delta *d,
+                       cl_errmsg *err)
 {
     int rv = get_ref(s, c, r, err);
     if (rv == CL_ENOENT) {
@@ -452,15 +454,16 @@ static int flush_staged_locked(cache_store *s, cache__rdb_batch *wb,
  * `mu`. */
 static int commit_locked(cache_store *s, const uint8_t *digest,
                          const cache__manifest *m, const uint8_t *raw,
-                         size_t rawlen, cache__rdb_batch *wb,
-                         struct staged *st, int64_t now, cl_errmsg *err)
+                         size_t rawlen, cache__rdb_batch *wb, struct staged *st,
+                         int64_t now, cl_errmsg *err)
 {
     char hex[CL_DIGEST_HEX_SIZE];
     uint8_t mk[1 + CL_DIGEST_SIZE], ik[1 + CL_DIGEST_SIZE];
     mkkey(mk, CACHE__P_MANIFEST, digest);
     mkkey(ik, CACHE__P_INFO, digest);
     cache__rdb_val v;
-    int rv = cache__rdb_get(s->db, CACHE__CF_ARTIFACTS, mk, sizeof(mk), &v, err);
+    int rv =
+        cache__rdb_get(s->db, CACHE__CF_ARTIFACTS, mk, sizeof(mk), &v, err);
     bool exists = rv == 0;
     if (exists)
         cache__rdb_val_free(&v);
@@ -512,16 +515,15 @@ static int commit_locked(cache_store *s, const uint8_t *digest,
     ai.last_used_ms = now;
     ai.manifest_bytes = rawlen;
     if (exists) {
-        rv = cache__rdb_get(s->db, CACHE__CF_ARTIFACTS, ik, sizeof(ik), &v,
-                            err);
+        rv =
+            cache__rdb_get(s->db, CACHE__CF_ARTIFACTS, ik, sizeof(ik), &v, err);
         if (rv == 0) {
             Couler__Cache__ArtifactInfo *old =
-                couler__cache__artifact_info__unpack(
-                    &cache__pb_alloc, v.len, (const uint8_t *)v.data);
+                couler__cache__artifact_info__unpack(&cache__pb_alloc, v.len,
+                                                     (const uint8_t *)v.data);
             if (old != NULL)
                 ai.created_ms = old->created_ms;
-            couler__cache__artifact_info__free_unpacked(old,
-                                                        &cache__pb_alloc);
+            couler__cache__artifact_info__free_unpacked(old, &cache__pb_alloc);
             cache__rdb_val_free(&v);
         }
     } else {
@@ -565,8 +567,8 @@ struct inode {
     int kind;
     uint32_t mode;
     uint64_t size;
-    char *target;      /* symlinks */
-    uint8_t *chunks;   /* files: nchunks * 32 */
+    char *target;    /* symlinks */
+    uint8_t *chunks; /* files: nchunks * 32 */
     size_t nchunks;
     uint8_t content[CL_DIGEST_SIZE];
 };
@@ -707,8 +709,7 @@ static int walk_dir(int dfd, const char *rel, const char *top, int depth,
                 break;
             }
         } else {
-            cl_errmsg_set(err, "'%s': not a file, directory or symlink",
-                          path);
+            cl_errmsg_set(err, "'%s': not a file, directory or symlink", path);
             rv = CL_ENOTSUP;
             break;
         }
@@ -983,9 +984,9 @@ int cache_store_import(cache_store *s, const char *path,
         struct inode *n = &w.v[i];
         if (n->kind != COULER__CACHE__NODE_KIND__NODE_FILE)
             continue;
-        int fd = is_dir ? openat(rootfd, n->path,
-                                 O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-                        : open(path, O_RDONLY | O_CLOEXEC);
+        int fd =
+            is_dir ? openat(rootfd, n->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                   : open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             rv = sys_err(err, "open", is_dir ? n->path : path);
             goto out;
@@ -1001,8 +1002,9 @@ int cache_store_import(cache_store *s, const char *path,
     if ((rv = cache__pack(&b.m.base, &raw, &rawlen)) != 0)
         goto out;
     if (rawlen > CACHE_MAX_MANIFEST) {
-        cl_errmsg_set(err, "%zu files and directories make a manifest of "
-                           "%zu bytes, over the %u byte limit",
+        cl_errmsg_set(err,
+                      "%zu files and directories make a manifest of "
+                      "%zu bytes, over the %u byte limit",
                       w.n, rawlen, CACHE_MAX_MANIFEST);
         rv = CL_ETOOBIG;
         goto out;
@@ -1080,8 +1082,7 @@ static int write_node(cache_store *s, const Couler__Cache__Node *n, int dirfd,
                       const char *name, bool do_fsync, cl_errmsg *err)
 {
     int fd = openat(dirfd, name,
-                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                    0600);
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return sys_err(err, "create", name);
     int rv = 0;
@@ -1137,8 +1138,8 @@ static char *tmp_name(const char *dest)
 
 /* ensure_blob - the hand-over file of a node, written from verified chunks
  * when missing or changed since it was written. `path` receives its name. */
-static int ensure_blob(cache_store *s, const Couler__Cache__Node *n,
-                       char *path, size_t plen, cl_errmsg *err)
+static int ensure_blob(cache_store *s, const Couler__Cache__Node *n, char *path,
+                       size_t plen, cl_errmsg *err)
 {
     blob_name(s, n->digest.data, n->mode, path, plen);
     uint8_t k[1 + CL_DIGEST_SIZE + 4];
@@ -1232,8 +1233,7 @@ static int copy_fd(int src, int dst)
 /* hand_node - give the consumer `name` under dirfd the content of node n
  * from the hand-over area: reflink, else hard link, else copy. */
 static int hand_node(cache_store *s, const Couler__Cache__Node *n, int dirfd,
-                     const char *name, enum cache_handover *how,
-                     cl_errmsg *err)
+                     const char *name, enum cache_handover *how, cl_errmsg *err)
 {
     char blob[4200];
     int rv = ensure_blob(s, n, blob, sizeof(blob), err);
@@ -1242,9 +1242,9 @@ static int hand_node(cache_store *s, const Couler__Cache__Node *n, int dirfd,
     int src = open(blob, O_RDONLY | O_CLOEXEC);
     if (src < 0)
         return sys_err(err, "open", blob);
-    int dst = openat(dirfd, name,
-                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                     0600);
+    int dst =
+        openat(dirfd, name,
+               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (dst < 0) {
         rv = sys_err(err, "create", name);
         close(src);
@@ -1382,8 +1382,8 @@ out:
     return rv;
 }
 
-int cache_store_export(cache_store *s, const cache_digest *d,
-                       const char *dest, cl_errmsg *err)
+int cache_store_export(cache_store *s, const cache_digest *d, const char *dest,
+                       cl_errmsg *err)
 {
     return materialize(s, d, dest, NULL, "export", err);
 }
@@ -1582,8 +1582,8 @@ int cache__blobs_scan(cache_store *s, bool remove_idle, int64_t older_than,
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
             !S_ISREG(st.st_mode))
             continue;
-        int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000 +
-                        st.st_mtim.tv_nsec / 1000000;
+        int64_t mtime =
+            (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
         bool tmp = de->d_name[0] == '.';
         /* Stale temporaries and idle files nobody links to any more. */
         if (!s->o.read_only && mtime <= older_than &&
@@ -1646,8 +1646,8 @@ static int xs_have_chunk(void *data, const cache_digest *c)
     return have_chunk(data, c->b);
 }
 
-static int xs_write_chunk(void *data, const cache_digest *c,
-                          const uint8_t *buf, size_t len)
+static int xs_write_chunk(void *data, const cache_digest *c, const uint8_t *buf,
+                          size_t len)
 {
     cache_store *s = data;
     if (len > CACHE_CHUNK_SIZE)
@@ -1675,8 +1675,8 @@ static int xs_write_chunk(void *data, const cache_digest *c,
         /* Without the WAL (its CRC pass and second copy of the data): the
          * commit flushes the chunk family before the manifest is written,
          * and a crash before that only costs a re-fetch of these chunks. */
-        rv = flush_staged_locked(s, wb, &st, CACHE__RDB_NOWAL,
-                                 cache__now(s), NULL);
+        rv = flush_staged_locked(s, wb, &st, CACHE__RDB_NOWAL, cache__now(s),
+                                 NULL);
         pthread_mutex_unlock(&s->mu);
     }
     staged_free(&st);
@@ -1684,8 +1684,8 @@ static int xs_write_chunk(void *data, const cache_digest *c,
     return rv;
 }
 
-static int xs_commit(void *data, const cache_digest *a,
-                     const uint8_t *manifest, size_t len)
+static int xs_commit(void *data, const cache_digest *a, const uint8_t *manifest,
+                     size_t len)
 {
     cache_store *s = data;
     cache__manifest *m = NULL;
@@ -1713,8 +1713,8 @@ static int xs_commit(void *data, const cache_digest *a,
         return rv;
     }
     pthread_mutex_lock(&s->mu);
-    rv = commit_locked(s, a->b, m, manifest, len, wb, NULL, cache__now(s),
-                       NULL);
+    rv =
+        commit_locked(s, a->b, m, manifest, len, wb, NULL, cache__now(s), NULL);
     pthread_mutex_unlock(&s->mu);
     cache__rdb_batch_free(wb);
     cache__manifest_free(m);

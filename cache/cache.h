@@ -141,8 +141,8 @@ bool cache_digest_equal(const cache_digest *a, const cache_digest *b);
  * keys that member owned; adding one takes keys only from others' shares.
  * `members` must hold distinct ids; the order of the array does not
  * matter. */
-size_t cache_owners(const cache_key *key, const char *const *members,
-                    size_t n, size_t r, size_t *out);
+size_t cache_owners(const cache_key *key, const char *const *members, size_t n,
+                    size_t r, size_t *out);
 
 #define CACHE_DEFAULT_REPLICAS 2u
 
@@ -184,14 +184,14 @@ typedef struct cache_score_input {
 } cache_score_input;
 
 typedef struct cache_score_terms {
-    double L;      /* seconds */
-    double F;      /* reuse value */
-    double V;      /* normalized size */
-    double decay;  /* 2^(-idle/half_life) */
-    double cost;   /* alpha * log(1 + L) */
-    double reuse;  /* beta * F^2 */
-    double size;   /* -exp(-V) */
-    double score;  /* cost + reuse + size */
+    double L;     /* seconds */
+    double F;     /* reuse value */
+    double V;     /* normalized size */
+    double decay; /* 2^(-idle/half_life) */
+    double cost;  /* alpha * log(1 + L) */
+    double reuse; /* beta * F^2 */
+    double size;  /* -exp(-V) */
+    double score; /* cost + reuse + size */
 } cache_score_terms;
 
 /* cache_score - compute I(u) and its terms. Pure; negative inputs count as
@@ -215,16 +215,16 @@ typedef struct cache_artifact_ref {
  * the store (get, lookup, list) is read-only and owned by the store's
  * allocation: release it with cache_entry_free (list callbacks borrow it). */
 typedef struct cache_entry {
-    cache_key key;            /* filled by the store on return */
-    const cache_kv *params;   /* output parameters */
+    cache_key key;          /* filled by the store on return */
+    const cache_kv *params; /* output parameters */
     size_t nparams;
-    const char *result;       /* script result, or NULL */
+    const char *result; /* script result, or NULL */
     int exit_code;
     const cache_artifact_ref *artifacts;
     size_t nartifacts;
-    const char *producer;     /* node id that ran the step; may be NULL */
-    int64_t created_ms;       /* wall ms; 0 at put: the store's clock */
-    int64_t last_used_ms;     /* 0 at put: created_ms */
+    const char *producer; /* node id that ran the step; may be NULL */
+    int64_t created_ms;   /* wall ms; 0 at put: the store's clock */
+    int64_t last_used_ms; /* 0 at put: created_ms */
     uint64_t hits;
     int64_t compute_ms;       /* run time of the step */
     int64_t upstream_ms;      /* recompute cost of the upstream chain */
@@ -233,7 +233,7 @@ typedef struct cache_entry {
     int64_t max_age_ms;       /* memoize.maxAge: expire after; 0 = never */
     const char *memo_cache;   /* explicit memoize only, else NULL */
     const char *memo_key;
-    void *priv_;              /* memory of a returned entry */
+    void *priv_; /* memory of a returned entry */
 } cache_entry;
 
 void cache_entry_free(cache_entry *e); /* NULL allowed */
@@ -246,13 +246,13 @@ uint64_t cache_entry_size(const cache_entry *e);
 typedef struct cache_store cache_store;
 
 typedef struct cache_store_opts {
-    const char *dir;          /* data dir: dir/db (RocksDB), dir/blobs */
-    uint64_t capacity_bytes;  /* evict above this; 0 = unlimited */
-    double low_watermark;     /* evict down to this share of capacity: 0.9 */
-    uint64_t reserve_bytes;   /* refuse writes that would leave less free
-                                 space on the file system: 64 MiB */
-    int64_t orphan_grace_ms;  /* keep unreferenced artifacts and chunks of
-                                 an unfinished fetch this long: 1 h */
+    const char *dir;         /* data dir: dir/db (RocksDB), dir/blobs */
+    uint64_t capacity_bytes; /* evict above this; 0 = unlimited */
+    double low_watermark;    /* evict down to this share of capacity: 0.9 */
+    uint64_t reserve_bytes;  /* refuse writes that would leave less free
+                                space on the file system: 64 MiB */
+    int64_t orphan_grace_ms; /* keep unreferenced artifacts and chunks of
+                                an unfinished fetch this long: 1 h */
     cache_score_params score;
     size_t write_buffer_size; /* RocksDB memtable size; 0 = 64 MiB */
     bool sync;                /* fsync every committed batch: true */
@@ -298,8 +298,8 @@ int cache_store_get(cache_store *s, const cache_key *key, cache_entry **out,
  * max_age_ms. A hit counts one more hit and sets last_used (a write without
  * sync: a lost hit counter costs nothing). Misses return CL_ENOENT, with
  * "expired" in `err` for an entry that is too old. */
-int cache_store_lookup(cache_store *s, const cache_key *key,
-                       int64_t max_age_ms, cache_entry **out, cl_errmsg *err);
+int cache_store_lookup(cache_store *s, const cache_key *key, int64_t max_age_ms,
+                       cache_entry **out, cl_errmsg *err);
 
 /* cache_store_remove - delete an entry (CL_ENOENT when absent). Artifacts it
  * referenced are freed by the next gc when nothing else references them. */
@@ -317,8 +317,7 @@ int cache_store_note_consumer(cache_store *s, const cache_key *key,
  * commit nothing of the batch was applied; the batch is empty either way. */
 typedef struct cache_batch cache_batch;
 int cache_batch_new(cache_store *s, cache_batch **out);
-int cache_batch_put(cache_batch *b, const cache_key *key,
-                    const cache_entry *e);
+int cache_batch_put(cache_batch *b, const cache_key *key, const cache_entry *e);
 int cache_batch_remove(cache_batch *b, const cache_key *key);
 size_t cache_batch_count(const cache_batch *b);
 int cache_batch_commit(cache_batch *b, cl_errmsg *err);
@@ -381,7 +380,7 @@ void cache_store_usage_get(cache_store *s, cache_store_usage *out);
 
 typedef struct cache_artifact_info {
     cache_digest digest;
-    uint64_t size;   /* bytes of file content */
+    uint64_t size; /* bytes of file content */
     bool is_dir;
     uint64_t nfiles; /* regular files */
     uint64_t nchunks;
@@ -405,8 +404,8 @@ int cache_store_import(cache_store *s, const char *path,
  * `dest` and renamed into place, so `dest` appears whole or not at all.
  * Every chunk is checked against its digest: CL_ECORRUPT (the bad chunk is
  * removed, see cache_store_artifact_stat) and nothing is left behind. */
-int cache_store_export(cache_store *s, const cache_digest *d,
-                       const char *dest, cl_errmsg *err);
+int cache_store_export(cache_store *s, const cache_digest *d, const char *dest,
+                       cl_errmsg *err);
 
 enum cache_handover {
     CACHE_HANDOVER_REFLINK = 1, /* copy-on-write clone (btrfs, xfs) */
@@ -543,10 +542,10 @@ typedef struct cache_xfer_recv_stats {
     uint64_t bytes_fetched;
     uint64_t requests_sent;
     uint64_t retries;
-    uint64_t duplicates;     /* replies for chunks already done */
-    uint64_t corrupt;        /* replies that failed their digest check */
-    uint64_t stray;          /* replies for another transfer or unknown */
-    uint32_t max_in_flight;  /* highest number of outstanding requests */
+    uint64_t duplicates;    /* replies for chunks already done */
+    uint64_t corrupt;       /* replies that failed their digest check */
+    uint64_t stray;         /* replies for another transfer or unknown */
+    uint32_t max_in_flight; /* highest number of outstanding requests */
 } cache_xfer_recv_stats;
 
 /* cache_xfer_recv_new - a receiver for `artifact`. `st` and `tr` are
@@ -555,8 +554,7 @@ typedef struct cache_xfer_recv_stats {
 int cache_xfer_recv_new(const cache_digest *artifact,
                         const cache_xfer_recv_opts *o,
                         const cache_xfer_store *st,
-                        const cache_xfer_transport *tr,
-                        cache_xfer_recv **out);
+                        const cache_xfer_transport *tr, cache_xfer_recv **out);
 void cache_xfer_recv_free(cache_xfer_recv *r);
 
 /* cache_xfer_recv_start - begin: DONE at once when the store already holds
@@ -567,8 +565,8 @@ int cache_xfer_recv_start(cache_xfer_recv *r, int64_t now);
  * CL_EPROTO (or CL_ETOOBIG/CL_EVERSION) and changes nothing; a reply that
  * belongs elsewhere is counted as stray and ignored. A store failure
  * (CL_ENOSPC...) moves the receiver to FAILED and is returned. */
-int cache_xfer_recv_on_msg(cache_xfer_recv *r, const uint8_t *msg,
-                           size_t len, int64_t now);
+int cache_xfer_recv_on_msg(cache_xfer_recv *r, const uint8_t *msg, size_t len,
+                           int64_t now);
 
 /* cache_xfer_recv_tick - re-request what timed out; FAILED with
  * CL_ETIMEDOUT after max_retries re-requests of one item (the peer is

@@ -173,10 +173,9 @@ static bool parent_is_dir(const cache__manifest *m, const char *path)
     char buf[CACHE_MAX_PATH + 1];
     memcpy(buf, path, plen);
     buf[plen] = '\0';
-    Couler__Cache__Node **hit = bsearch(buf, m->nodes, m->n_nodes,
-                                        sizeof(*m->nodes), cmp_node_path);
-    return hit != NULL &&
-           (*hit)->kind == COULER__CACHE__NODE_KIND__NODE_DIR;
+    Couler__Cache__Node **hit =
+        bsearch(buf, m->nodes, m->n_nodes, sizeof(*m->nodes), cmp_node_path);
+    return hit != NULL && (*hit)->kind == COULER__CACHE__NODE_KIND__NODE_DIR;
 }
 
 static int check_file(const Couler__Cache__Node *n, const char *what,
@@ -186,8 +185,8 @@ static int check_file(const Couler__Cache__Node *n, const char *what,
         cl_errmsg_set(err, "manifest: %s: bad content digest", what);
         return CL_EPROTO;
     }
-    uint64_t want = n->size / CACHE_CHUNK_SIZE +
-                    (n->size % CACHE_CHUNK_SIZE != 0 ? 1 : 0);
+    uint64_t want =
+        n->size / CACHE_CHUNK_SIZE + (n->size % CACHE_CHUNK_SIZE != 0 ? 1 : 0);
     if (n->n_chunks != want) {
         cl_errmsg_set(err, "manifest: %s: %zu chunks for %llu bytes", what,
                       n->n_chunks, (unsigned long long)n->size);
@@ -205,8 +204,10 @@ static int check_file(const Couler__Cache__Node *n, const char *what,
     cache_digest d;
     cache__file_digest_final(&h, &d);
     if (memcmp(d.b, n->digest.data, CL_DIGEST_SIZE) != 0) {
-        cl_errmsg_set(err, "manifest: %s: content digest does not match "
-                           "its chunks", what);
+        cl_errmsg_set(err,
+                      "manifest: %s: content digest does not match "
+                      "its chunks",
+                      what);
         return CL_ECORRUPT;
     }
     if (n->target[0] != '\0') {
@@ -287,8 +288,8 @@ int cache__manifest_check(const cache__manifest *m, cl_errmsg *err)
             if (n->size != 0 || n->n_chunks != 0 || n->digest.len != 0 ||
                 (link && (tl == 0 || tl > CACHE_MAX_PATH)) ||
                 (!link && tl != 0)) {
-                cl_errmsg_set(err, "manifest: '%.200s': bad %s node",
-                              n->path, link ? "symlink" : "directory");
+                cl_errmsg_set(err, "manifest: '%.200s': bad %s node", n->path,
+                              link ? "symlink" : "directory");
                 return CL_EPROTO;
             }
             break;
@@ -302,16 +303,16 @@ int cache__manifest_check(const cache__manifest *m, cl_errmsg *err)
     /* Second pass: parents exist (needs the whole sorted list). */
     for (size_t i = 0; i < m->n_nodes; i++) {
         if (!parent_is_dir(m, m->nodes[i]->path)) {
-            cl_errmsg_set(err, "manifest: '%.200s': parent is not a "
-                               "directory of the artifact",
+            cl_errmsg_set(err,
+                          "manifest: '%.200s': parent is not a "
+                          "directory of the artifact",
                           m->nodes[i]->path);
             return CL_EPROTO;
         }
     }
     if (total != m->size) {
         cl_errmsg_set(err, "manifest: size %llu, files hold %llu",
-                      (unsigned long long)m->size,
-                      (unsigned long long)total);
+                      (unsigned long long)m->size, (unsigned long long)total);
         return CL_EPROTO;
     }
     return 0;
@@ -443,8 +444,7 @@ int cache__entry_decode(const uint8_t *buf, size_t len, cache_entry **out)
     if (e == NULL)
         goto fail;
     cache_kv *params = (cache_kv *)(e + 1);
-    cache_artifact_ref *arts =
-        (cache_artifact_ref *)(params + pb->n_params);
+    cache_artifact_ref *arts = (cache_artifact_ref *)(params + pb->n_params);
     for (size_t i = 0; i < pb->n_params; i++) {
         params[i].name = pb->params[i]->name;
         params[i].value = pb->params[i]->value;

@@ -181,8 +181,7 @@ int cache_key_compute(const cache_key_input *in, cache_key *out)
     h_u8(&h, 7);
     h_str(&h, in->workdir);
     h_u8(&h, 8);
-    if ((rv = h_kvs(&h, in->params, in->nparams, (const cache_kv **)tmp)) !=
-        0)
+    if ((rv = h_kvs(&h, in->params, in->nparams, (const cache_kv **)tmp)) != 0)
         goto out;
     h_u8(&h, 9);
     const cache_key_artifact **arts = (const cache_key_artifact **)tmp;

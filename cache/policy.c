@@ -23,9 +23,9 @@ static double nonneg(double v)
 void cache_score(const cache_score_params *p, const cache_score_input *in,
                  cache_score_terms *out)
 {
-    double L = (nonneg((double)in->compute_ms) +
-                nonneg((double)in->upstream_ms)) /
-               1000.0;
+    double L =
+        (nonneg((double)in->compute_ms) + nonneg((double)in->upstream_ms)) /
+        1000.0;
     double decay = 1.0;
     if (p->half_life_ms > 0 && in->idle_ms > 0)
         decay = exp2(-(double)in->idle_ms / p->half_life_ms);
@@ -63,8 +63,8 @@ static bool heavier(uint64_t wa, const char *a, uint64_t wb, const char *b)
     return strcmp(a, b) < 0;
 }
 
-size_t cache_owners(const cache_key *key, const char *const *members,
-                    size_t n, size_t r, size_t *out)
+size_t cache_owners(const cache_key *key, const char *const *members, size_t n,
+                    size_t r, size_t *out)
 {
     size_t k = 0;
     if (r == 0)

@@ -124,8 +124,7 @@ static rocksdb_options_t *cf_options(cache__rdb *d, int cf,
             opt, o->min_blob_size ? o->min_blob_size : (16u << 10));
         rocksdb_options_set_blob_file_size(opt, 256u << 20);
         rocksdb_options_set_enable_blob_gc(opt, 1);
-        rocksdb_options_set_blob_compression_type(opt,
-                                                  rocksdb_no_compression);
+        rocksdb_options_set_blob_compression_type(opt, rocksdb_no_compression);
         rocksdb_options_set_compression(opt, rocksdb_no_compression);
         break;
     default:
@@ -169,9 +168,8 @@ int cache__rdb_open(const char *path, const cache__rdb_opts *o,
         d->db = rocksdb_open_for_read_only_column_families(
             d->dbopts, path, CACHE__CF_COUNT + 1, names, opts, d->cf, 0, &e);
     else
-        d->db = rocksdb_open_column_families(d->dbopts, path,
-                                             CACHE__CF_COUNT + 1, names,
-                                             opts, d->cf, &e);
+        d->db = rocksdb_open_column_families(
+            d->dbopts, path, CACHE__CF_COUNT + 1, names, opts, d->cf, &e);
     if (e != NULL) {
         int rv = take_err(e, err);
         d->db = NULL;
@@ -218,9 +216,8 @@ int cache__rdb_get(cache__rdb *d, enum cache__cf cf, const void *key,
     return get_with(d, d->ropts, cf, key, klen, v, err);
 }
 
-int cache__rdb_get_unchecked(cache__rdb *d, enum cache__cf cf,
-                             const void *key, size_t klen, cache__rdb_val *v,
-                             cl_errmsg *err)
+int cache__rdb_get_unchecked(cache__rdb *d, enum cache__cf cf, const void *key,
+                             size_t klen, cache__rdb_val *v, cl_errmsg *err)
 {
     return get_with(d, d->ropts_unchecked, cf, key, klen, v, err);
 }
@@ -246,14 +243,14 @@ int cache__rdb_batch_new(cache__rdb *d, cache__rdb_batch **out)
     return 0;
 }
 
-void cache__rdb_batch_put(cache__rdb_batch *b, enum cache__cf cf,
-                          const void *k, size_t kl, const void *v, size_t vl)
+void cache__rdb_batch_put(cache__rdb_batch *b, enum cache__cf cf, const void *k,
+                          size_t kl, const void *v, size_t vl)
 {
     rocksdb_writebatch_put_cf(b->wb, b->db->cf[cf], k, kl, v, vl);
 }
 
-void cache__rdb_batch_del(cache__rdb_batch *b, enum cache__cf cf,
-                          const void *k, size_t kl)
+void cache__rdb_batch_del(cache__rdb_batch *b, enum cache__cf cf, const void *k,
+                          size_t kl)
 {
     rocksdb_writebatch_delete_cf(b->wb, b->db->cf[cf], k, kl);
 }

@@ -60,9 +60,8 @@ void cache__rdb_val_free(cache__rdb_val *v);
  * checksum verification: for values the caller checks itself (chunk data,
  * which carries its BLAKE2b digest in its key). Saves a CRC pass over
  * every byte read. */
-int cache__rdb_get_unchecked(cache__rdb *db, enum cache__cf cf,
-                             const void *key, size_t klen, cache__rdb_val *v,
-                             cl_errmsg *err);
+int cache__rdb_get_unchecked(cache__rdb *db, enum cache__cf cf, const void *key,
+                             size_t klen, cache__rdb_val *v, cl_errmsg *err);
 
 /* Write batches: operations are copied into the batch at once. */
 typedef struct cache__rdb_batch cache__rdb_batch;
@@ -73,11 +72,12 @@ enum cache__rdb_wmode {
     CACHE__RDB_NOWAL,    /* memtable only: durable after cache__rdb_flush */
 };
 
-int cache__rdb_batch_new(cache__rdb *db, cache__rdb_batch **out); /* 0, ENOMEM */
-void cache__rdb_batch_put(cache__rdb_batch *b, enum cache__cf cf,
-                          const void *k, size_t kl, const void *v, size_t vl);
-void cache__rdb_batch_del(cache__rdb_batch *b, enum cache__cf cf,
-                          const void *k, size_t kl);
+int cache__rdb_batch_new(cache__rdb *db,
+                         cache__rdb_batch **out); /* 0, ENOMEM */
+void cache__rdb_batch_put(cache__rdb_batch *b, enum cache__cf cf, const void *k,
+                          size_t kl, const void *v, size_t vl);
+void cache__rdb_batch_del(cache__rdb_batch *b, enum cache__cf cf, const void *k,
+                          size_t kl);
 size_t cache__rdb_batch_count(const cache__rdb_batch *b);
 size_t cache__rdb_batch_bytes(const cache__rdb_batch *b);
 void cache__rdb_batch_clear(cache__rdb_batch *b);
@@ -93,9 +93,8 @@ int cache__rdb_flush(cache__rdb *db, enum cache__cf cf, cl_errmsg *err);
  * order. key/value pointers are valid until the next move or free. */
 typedef struct cache__rdb_iter cache__rdb_iter;
 
-int cache__rdb_iter_new(cache__rdb *db, enum cache__cf cf,
-                        const void *prefix, size_t plen,
-                        cache__rdb_iter **out);
+int cache__rdb_iter_new(cache__rdb *db, enum cache__cf cf, const void *prefix,
+                        size_t plen, cache__rdb_iter **out);
 bool cache__rdb_iter_valid(cache__rdb_iter *it);
 void cache__rdb_iter_next(cache__rdb_iter *it);
 const char *cache__rdb_iter_key(cache__rdb_iter *it, size_t *len);

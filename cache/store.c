@@ -34,8 +34,7 @@ int64_t cache__now(cache_store *s)
 
 uint64_t cache__total(const cache_store *s)
 {
-    return s->entry_bytes + s->manifest_bytes + s->chunk_bytes +
-           s->blob_bytes;
+    return s->entry_bytes + s->manifest_bytes + s->chunk_bytes + s->blob_bytes;
 }
 
 void cache__count(cache_store *s, uint64_t *field, uint64_t n)
@@ -155,9 +154,8 @@ int cache__write(cache_store *s, cache__rdb_batch *b,
         goto out;
     if (mode == CACHE__RDB_SYNC && !s->o.sync)
         mode = CACHE__RDB_NOSYNC;
-    int64_t grow = d != NULL ? d->entry_bytes + d->manifest_bytes +
-                                   d->chunk_bytes
-                             : 0;
+    int64_t grow =
+        d != NULL ? d->entry_bytes + d->manifest_bytes + d->chunk_bytes : 0;
     /* Writes that shrink the store are let through even when the disk is
      * full: they are how space gets freed. */
     if (grow > 0 || d == NULL) {
@@ -417,8 +415,7 @@ static int batch_push(cache_batch *b, const cache_key *key, uint8_t *val,
     return 0;
 }
 
-int cache_batch_put(cache_batch *b, const cache_key *key,
-                    const cache_entry *e)
+int cache_batch_put(cache_batch *b, const cache_key *key, const cache_entry *e)
 {
     cache_entry c = *e;
     if (c.created_ms == 0)
@@ -501,7 +498,7 @@ int cache_batch_commit(cache_batch *b, cl_errmsg *err)
     cache__count(s, &s->ctr.puts, puts);
     rv = cache__write(s, wb, CACHE__RDB_SYNC, &d, err);
     if (rv != 0)
-        cache__count(s, &s->ctr.puts, (uint64_t)-(int64_t)puts);
+        cache__count(s, &s->ctr.puts, (uint64_t) - (int64_t)puts);
     bool over = rv == 0 && s->o.auto_evict && s->o.capacity_bytes > 0 &&
                 cache__total(s) > s->o.capacity_bytes;
     pthread_mutex_unlock(&s->mu);
@@ -614,8 +611,8 @@ static void note_hit(cache_entry *e, void *arg)
         e->last_used_ms = h->now;
 }
 
-int cache_store_lookup(cache_store *s, const cache_key *key,
-                       int64_t max_age_ms, cache_entry **out, cl_errmsg *err)
+int cache_store_lookup(cache_store *s, const cache_key *key, int64_t max_age_ms,
+                       cache_entry **out, cl_errmsg *err)
 {
     cache_entry *e = NULL;
     int rv = get_entry(s, key, &e, NULL, err);
@@ -745,8 +742,8 @@ static void terms_at(const cache_score_params *p, const cache_entry *e,
     in.hits = e->hits;
     in.downstream_weight = e->downstream_weight;
     in.size = cache_entry_size(e);
-    int64_t last = e->last_used_ms > e->created_ms ? e->last_used_ms
-                                                   : e->created_ms;
+    int64_t last =
+        e->last_used_ms > e->created_ms ? e->last_used_ms : e->created_ms;
     in.idle_ms = now > last ? now - last : 0;
     cache_score(p, &in, out);
 }
@@ -789,7 +786,7 @@ struct victim {
     cache_key key;
     double score;
     int64_t last;
-    size_t bytes; /* key + value */
+    size_t bytes;  /* key + value */
     uint8_t *arts; /* nart * 32 bytes, cl_malloc'd */
     size_t nart;
 };
@@ -809,8 +806,8 @@ static void scan_free(struct scan *sc)
 }
 
 /* delete_entry_locked - stage the removal of one entry. */
-static void delete_entry(cache__rdb_batch *wb, const uint8_t *key,
-                         size_t bytes, cache__delta *d)
+static void delete_entry(cache__rdb_batch *wb, const uint8_t *key, size_t bytes,
+                         cache__delta *d)
 {
     cache__rdb_batch_del(wb, CACHE__CF_ENTRIES, key, CL_DIGEST_SIZE);
     d->entries--;
@@ -849,8 +846,8 @@ static int sweep_entries(cache_store *s, int64_t now, int64_t cutoff,
             rv = 0;
             continue;
         }
-        int64_t last = e->last_used_ms > e->created_ms ? e->last_used_ms
-                                                       : e->created_ms;
+        int64_t last =
+            e->last_used_ms > e->created_ms ? e->last_used_ms : e->created_ms;
         bool expired = e->max_age_ms > 0 && now - e->created_ms > e->max_age_ms;
         bool old = cutoff != INT64_MIN && last <= cutoff;
         if (expired || old) {
@@ -941,8 +938,7 @@ static int remove_artifact(cache_store *s, const uint8_t *digest,
  * not used since `cutoff`; then chunks no manifest lists, created before
  * `cutoff`. */
 static int sweep_artifacts(cache_store *s, const cache__dset *refs,
-                           int64_t cutoff, cache_gc_report *rep,
-                           cl_errmsg *err)
+                           int64_t cutoff, cache_gc_report *rep, cl_errmsg *err)
 {
     uint8_t pfx = CACHE__P_INFO;
     cache__rdb_iter *it = NULL;
@@ -1031,8 +1027,8 @@ out:
 }
 
 static int gc_locked(cache_store *s, int64_t now, int64_t entry_cutoff,
-                     struct scan *sc, bool want_victims,
-                     cache_gc_report *rep, cl_errmsg *err)
+                     struct scan *sc, bool want_victims, cache_gc_report *rep,
+                     cl_errmsg *err)
 {
     int rv = sweep_entries(s, now, entry_cutoff, want_victims, sc, rep, err);
     if (rv != 0)

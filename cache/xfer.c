@@ -39,8 +39,8 @@ struct cache_xfer_recv {
     size_t manifest_len;
     struct want *w; /* sorted by digest */
     size_t nw;
-    size_t next;       /* first never-requested want */
-    size_t *inflight;  /* indices into w, `credit` slots */
+    size_t next;      /* first never-requested want */
+    size_t *inflight; /* indices into w, `credit` slots */
     uint32_t ninflight;
     size_t ndone;
     int64_t man_sent_at;
@@ -179,8 +179,7 @@ void cache_xfer_recv_opts_init(cache_xfer_recv_opts *o)
 int cache_xfer_recv_new(const cache_digest *artifact,
                         const cache_xfer_recv_opts *o,
                         const cache_xfer_store *st,
-                        const cache_xfer_transport *tr,
-                        cache_xfer_recv **out)
+                        const cache_xfer_transport *tr, cache_xfer_recv **out)
 {
     if (o->credit == 0 || o->timeout_ms <= 0)
         return CL_EINVAL;
@@ -297,8 +296,8 @@ int cache_xfer_recv_start(cache_xfer_recv *r, int64_t now)
 
 static int commit(cache_xfer_recv *r)
 {
-    int rv = r->st.commit(r->st.data, &r->artifact, r->manifest,
-                          r->manifest_len);
+    int rv =
+        r->st.commit(r->st.data, &r->artifact, r->manifest, r->manifest_len);
     if (rv != 0)
         return fail(r, rv, "committing to the local store: %s",
                     cl_strerror(rv));
@@ -339,8 +338,8 @@ static int cmp_want(const void *a, const void *b)
                   CL_DIGEST_SIZE);
 }
 
-static int on_manifest(cache_xfer_recv *r, const Couler__Cache__ManifestData *md,
-                       int64_t now)
+static int on_manifest(cache_xfer_recv *r,
+                       const Couler__Cache__ManifestData *md, int64_t now)
 {
     if (r->state != CACHE_XFER_MANIFEST) {
         r->stats.duplicates++;
@@ -353,8 +352,8 @@ static int on_manifest(cache_xfer_recv *r, const Couler__Cache__ManifestData *md
     cache__manifest *m = NULL;
     cl_errmsg why;
     cl_errmsg_clear(&why);
-    int rv = cache__manifest_decode(md->manifest.data, md->manifest.len, &m,
-                                    &why);
+    int rv =
+        cache__manifest_decode(md->manifest.data, md->manifest.len, &m, &why);
     if (rv == 0) {
         cache_digest got;
         cache__manifest_digest(m, &got);
@@ -392,8 +391,8 @@ static int on_manifest(cache_xfer_recv *r, const Couler__Cache__ManifestData *md
         const Couler__Cache__Node *nd = m->nodes[i];
         uint64_t left = nd->size;
         for (size_t j = 0; j < nd->n_chunks; j++) {
-            uint32_t sz = left < CACHE_CHUNK_SIZE ? (uint32_t)left
-                                                  : CACHE_CHUNK_SIZE;
+            uint32_t sz =
+                left < CACHE_CHUNK_SIZE ? (uint32_t)left : CACHE_CHUNK_SIZE;
             left -= sz;
             memcpy(w[n].d, nd->chunks[j].data, CL_DIGEST_SIZE);
             w[n].size = sz;
@@ -501,8 +500,8 @@ static int on_chunk(cache_xfer_recv *r, const Couler__Cache__ChunkData *cd,
     return 0;
 }
 
-int cache_xfer_recv_on_msg(cache_xfer_recv *r, const uint8_t *msg,
-                           size_t len, int64_t now)
+int cache_xfer_recv_on_msg(cache_xfer_recv *r, const uint8_t *msg, size_t len,
+                           int64_t now)
 {
     cache__xfer_msg *m = NULL;
     int rv = cache__xfer_decode(msg, len, CACHE_MAX_XFER_MSG, &m);
@@ -523,8 +522,8 @@ int cache_xfer_recv_on_msg(cache_xfer_recv *r, const uint8_t *msg,
         break;
     case COULER__CACHE__XFER_MSG__BODY_ERROR: {
         const Couler__Cache__XferError *e = m->error;
-        int code = e->code > 0 && e->code < CL_ERR_MAX_ ? (int)e->code
-                                                        : CL_EPROTO;
+        int code =
+            e->code > 0 && e->code < CL_ERR_MAX_ ? (int)e->code : CL_EPROTO;
         if (e->artifact.len == CL_DIGEST_SIZE &&
             memcmp(e->artifact.data, r->artifact.b, CL_DIGEST_SIZE) != 0) {
             r->stats.stray++;
@@ -574,8 +573,8 @@ int cache_xfer_recv_tick(cache_xfer_recv *r, int64_t now)
             return fail(r, CL_ETIMEDOUT,
                         "peer lost: chunk %s unanswered after %u requests "
                         "(%zu of %zu chunks fetched, kept for a resume)",
-                        cl_hex(w->d, CL_DIGEST_SIZE, hex), w->tries,
-                        r->ndone, r->nw);
+                        cl_hex(w->d, CL_DIGEST_SIZE, hex), w->tries, r->ndone,
+                        r->nw);
         }
         r->stats.retries++;
         (void)send_get_chunk(r, w, now);

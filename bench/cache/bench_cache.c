@@ -409,8 +409,7 @@ int main(int argc, char **argv)
         r_cp[round] = run(cmd);
         unlink(cpy);
         sync();
-        snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && sync '%s'", src, cpy,
-                 cpy);
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && sync '%s'", src, cpy, cpy);
         r_cps[round] = run(cmd);
         unlink(cpy);
         sync();
@@ -434,9 +433,8 @@ int main(int argc, char **argv)
             (rv = cache_store_artifact_remove(s, &info.digest, &err)) != 0)
             die("remove", rv, &err);
     }
-    double t_cp = median3(r_cp), t_cps = median3(r_cps),
-           t_imp = median3(r_imp), t_reimp = median3(r_reimp),
-           t_exp = median3(r_exp);
+    double t_cp = median3(r_cp), t_cps = median3(r_cps), t_imp = median3(r_imp),
+           t_reimp = median3(r_reimp), t_exp = median3(r_exp);
     enum cache_handover how = 0;
     snprintf(out, sizeof(out), "%s/hand1.bin", root);
     sync();
@@ -494,14 +492,13 @@ int main(int argc, char **argv)
     printf("%-44s %11.0f MiB/s   x%.2f of cp, x%.2f of cp+sync\n",
            "import (hash, chunk, write, sync)", imp_mibs, imp_mibs / cp_mibs,
            imp_mibs / cps_mibs);
-    printf("%-44s %11.0f MiB/s\n", "re-import (already stored)",
-           mib / t_reimp);
+    printf("%-44s %11.0f MiB/s\n", "re-import (already stored)", mib / t_reimp);
     printf("%-44s %11.0f MiB/s   x%.2f of cp\n", "export (verify, write)",
            exp_mibs, exp_mibs / cp_mibs);
     printf("%-44s %11.3f s      first: writes the hand-over file\n",
            "hand-over, first", t_hand1);
-    printf("%-44s %11.6f s      %s, x%.0f faster than cp\n",
-           "hand-over, again", t_hand2, hows, t_cp / t_hand2);
+    printf("%-44s %11.6f s      %s, x%.0f faster than cp\n", "hand-over, again",
+           t_hand2, hows, t_cp / t_hand2);
     printf("%-44s %11.0f MiB/s\n", "xfer store -> store (in memory)", x_mibs);
     printf("%-44s %11.0f MiB/s\n", "xfer core (sender store, null receiver)",
            xn_mibs);
@@ -517,8 +514,8 @@ int main(int argc, char **argv)
            "\"handover_again_s\":%.6f,\"handover\":\"%s\","
            "\"xfer_store_mib_s\":%.1f,\"xfer_core_mib_s\":%.1f,"
            "\"goal_get_p99\":%s,\"goal_put\":%s}\n",
-           nentries, file_mib, g50, g99, g999, miss_us, l50, l99,
-           put_rate[0], put_rate[1], put_rate[2], cp_mibs, cps_mibs, imp_mibs,
+           nentries, file_mib, g50, g99, g999, miss_us, l50, l99, put_rate[0],
+           put_rate[1], put_rate[2], cp_mibs, cps_mibs, imp_mibs,
            imp_mibs / cp_mibs, imp_mibs / cps_mibs, mib / t_reimp, exp_mibs,
            exp_mibs / cp_mibs, t_hand1, t_hand2, hows, x_mibs, xn_mibs,
            g99 <= 50 ? "true" : "false",

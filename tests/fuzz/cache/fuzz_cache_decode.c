@@ -60,8 +60,8 @@ static int m_have(void *data, const cache_digest *d)
     return CL_ENOENT;
 }
 
-static int m_write_chunk(void *data, const cache_digest *c,
-                         const uint8_t *buf, size_t len)
+static int m_write_chunk(void *data, const cache_digest *c, const uint8_t *buf,
+                         size_t len)
 {
     (void)c;
     (void)buf;

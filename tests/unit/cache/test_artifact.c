@@ -112,8 +112,7 @@ static void test_file_roundtrip(void **state)
     /* The destination must not exist. */
     cl_errmsg err;
     cl_errmsg_clear(&err);
-    assert_int_equal(cache_store_export(f->s, &a.digest, dst, &err),
-                     CL_EEXIST);
+    assert_int_equal(cache_store_export(f->s, &a.digest, dst, &err), CL_EEXIST);
     /* Importing the same content again writes nothing new. */
     cache_store_usage u1, u2;
     cache_store_usage_get(f->s, &u1);
@@ -200,8 +199,8 @@ static void assert_same_tree(const char *a, const char *b)
 {
     static const char *const files[] = {"a.txt", "empty.bin", "bin/run.sh",
                                         "sub/deeper/x.dat", "ro/f"};
-    static const char *const dirs[] = {"", "bin", "sub", "sub/deeper",
-                                       "emptydir", "ro"};
+    static const char *const dirs[] = {"",           "bin",      "sub",
+                                       "sub/deeper", "emptydir", "ro"};
     char pa[600], pb[600];
     for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
         sub(pa, sizeof(pa), a, files[i]);
@@ -490,8 +489,7 @@ static void test_corrupt_chunk_value(void **state)
     assert_non_null(strstr(err.msg, "offset 1048576"));
     sub(dst, sizeof(dst), f->out, "v.bin");
     /* Removed on detection: now it is missing, not corrupt. */
-    assert_int_equal(cache_store_export(f->s, &a.digest, dst, &err),
-                     CL_ENOENT);
+    assert_int_equal(cache_store_export(f->s, &a.digest, dst, &err), CL_ENOENT);
     assert_false(fx_exists(dst));
     import_ok(f, src);
     export_ok(f, &a.digest, dst);
@@ -517,8 +515,7 @@ static void test_artifact_remove(void **state)
     cache_store_usage_get(f->s, &u);
     assert_int_equal(u.chunks, 2); /* x-chunk (shared) and the y-chunk */
     sub(dst, sizeof(dst), f->out, "h");
-    assert_int_equal(cache_store_handover(f->s, &a.digest, dst, NULL, NULL),
-                     0);
+    assert_int_equal(cache_store_handover(f->s, &a.digest, dst, NULL, NULL), 0);
     assert_int_equal(cache_store_artifact_remove(f->s, &a.digest, NULL), 0);
     assert_int_equal(cache_store_artifact_remove(f->s, &a.digest, NULL),
                      CL_ENOENT);
@@ -574,8 +571,7 @@ static void test_export_full_disk(void **state)
     cache_artifact_info b = import_ok(f, small);
     sub(dst, sizeof(dst), mnt, "small.bin");
     enum cache_handover how = 0;
-    assert_int_equal(cache_store_handover(f->s, &b.digest, dst, &how, NULL),
-                     0);
+    assert_int_equal(cache_store_handover(f->s, &b.digest, dst, &how, NULL), 0);
     assert_int_equal(how, CACHE_HANDOVER_COPY);
     assert_true(fx_same(small, dst));
     fx_umount(mnt);
@@ -598,8 +594,7 @@ static void test_export_read_only(void **state)
     sub(dst, sizeof(dst), mnt, "r.bin");
     cl_errmsg err;
     cl_errmsg_clear(&err);
-    assert_int_equal(cache_store_export(f->s, &a.digest, dst, &err),
-                     CL_EPERM);
+    assert_int_equal(cache_store_export(f->s, &a.digest, dst, &err), CL_EPERM);
     assert_non_null(strstr(err.msg, "Read-only file system"));
     fx_umount(mnt);
 }

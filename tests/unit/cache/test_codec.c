@@ -195,8 +195,7 @@ static void test_manifest_check(void **state)
     cache__manifest_digest(&d.m, &b);
     assert_false(cache_digest_equal(&a, &b));
 
-    const char *bad_paths[] = {"../x", "/abs", "a//f", "a/./f", "a/", ".",
-                               ""};
+    const char *bad_paths[] = {"../x", "/abs", "a//f", "a/./f", "a/", ".", ""};
     for (size_t i = 0; i < sizeof(bad_paths) / sizeof(*bad_paths); i++) {
         mdir_init(&d);
         d.nodes[2].path = (char *)bad_paths[i];
@@ -261,9 +260,9 @@ static void test_manifest_check(void **state)
     assert_int_equal(check(&d), 0);
     /* Over the bound: refused before a byte is read. */
     static const uint8_t one[1] = {0};
-    assert_int_equal(cache__manifest_decode(one, CACHE_MAX_MANIFEST + 1, &m,
-                                            NULL),
-                     CL_ETOOBIG);
+    assert_int_equal(
+        cache__manifest_decode(one, CACHE_MAX_MANIFEST + 1, &m, NULL),
+        CL_ETOOBIG);
 }
 
 static void test_path_ok(void **state)

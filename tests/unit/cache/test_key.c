@@ -76,6 +76,37 @@ static void test_deterministic(void **state)
     assert_int_equal(cache_key_parse("xyz", &parsed), CL_EINVAL);
 }
 
+/* The same resolved step built twice, from separate copies of every
+ * string, as two workflows with different names and step names would
+ * build it: those names are not inputs, only content is. */
+static void test_content_not_identity(void **state)
+{
+    (void)state;
+    char cmd0[] = "python", cmd1[] = "-c";
+    char a0[] = "print(1)", a1[] = "--lr", a2[] = "0.1";
+    const char *const cmd[] = {cmd0, cmd1};
+    const char *const args[] = {a0, a1, a2};
+    char env_a[] = "A", env_b[] = "B", env_p[] = "PATH";
+    const cache_kv env[] = {{env_p, "/usr/bin"}, {env_a, "1"}, {env_b, "2"}};
+    char lr[] = "lr", ep[] = "epochs";
+    const cache_kv params[] = {{ep, "3"}, {lr, "0.1"}};
+    char src[] = "import sys\nprint(sys.argv)\n";
+    cache_key_input in = base();
+    cache_key k0 = key_of(&in);
+    cache_key_artifact arts[2] = {ARTS[0], ARTS[1]};
+    char n0[] = "data", p0[] = "/in/data.csv";
+    arts[0].name = n0;
+    arts[0].path = p0;
+    in.command = cmd;
+    in.args = args;
+    in.env = env;
+    in.params = params;
+    in.source = src;
+    in.artifacts = arts;
+    cache_key k1 = key_of(&in);
+    assert_key_eq(&k0, &k1);
+}
+
 static void test_golden(void **state)
 {
     (void)state;
@@ -174,7 +205,8 @@ static void test_every_field_matters(void **state)
     k = key_of(&v);
     assert_key_ne(&k0, &k);
 
-    static const cache_kv env2[] = {{"A", "1"}, {"B", "3"}, {"PATH", "/usr/bin"}};
+    static const cache_kv env2[] = {
+        {"A", "1"}, {"B", "3"}, {"PATH", "/usr/bin"}};
     v = base();
     v.env = env2;
     k = key_of(&v);
@@ -364,6 +396,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_content_not_identity),
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_every_field_matters),
         cmocka_unit_test(test_order_and_absence),

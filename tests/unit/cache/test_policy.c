@@ -20,11 +20,11 @@ static void test_score_terms(void **state)
     cache_score_params p;
     cache_score_params_init(&p);
     cache_score_input in = {0};
-    in.compute_ms = 9000; /* 9 s of own work */
+    in.compute_ms = 9000;  /* 9 s of own work */
     in.upstream_ms = 1000; /* 1 s upstream */
     in.hits = 2;
     in.downstream_weight = 1.5; /* a child and a grandchild */
-    in.size = 64u << 20;         /* V = 1 */
+    in.size = 64u << 20;        /* V = 1 */
     in.idle_ms = 0;
     cache_score_terms t;
     cache_score(&p, &in, &t);
@@ -78,7 +78,8 @@ static void test_score_monotone(void **state)
     assert_true(score_of(1000, 5, 0, 0) > score_of(1000, 1, 0, 0));
     assert_true(score_of(1000, 0, 1u << 30, 0) >
                 score_of(1000, 0, 1u << 10, 0));
-    assert_true(score_of(1000, 5, 0, 0) > score_of(1000, 5, 0, 86400000LL * 30));
+    assert_true(score_of(1000, 5, 0, 0) >
+                score_of(1000, 5, 0, 86400000LL * 30));
     /* The size term is bounded: a huge output cannot outweigh an hour of
      * compute. */
     assert_true(score_of(3600000, 0, 1024, 0) >
@@ -163,8 +164,8 @@ static void test_owners_stability(void **state)
         } else {
             /* Only the lost replica moves; the other owner stays. */
             moved++;
-            const char *stay = strcmp(before[0], gone) == 0 ? before[1]
-                                                            : before[0];
+            const char *stay =
+                strcmp(before[0], gone) == 0 ? before[1] : before[0];
             assert_true(has(after, R, stay));
             assert_false(has(after, R, gone));
         }

@@ -241,8 +241,7 @@ static void test_lookup_max_age(void **state)
     fx_clock_ms += 6000; /* 11 s old */
     cl_errmsg err;
     cl_errmsg_clear(&err);
-    assert_int_equal(cache_store_lookup(f->s, &k1, 10000, &e, &err),
-                     CL_ENOENT);
+    assert_int_equal(cache_store_lookup(f->s, &k1, 10000, &e, &err), CL_ENOENT);
     assert_non_null(strstr(err.msg, "expired"));
     assert_int_equal(cache_store_lookup(f->s, &k1, 0, &e, NULL), 0);
     assert_int_equal(e->hits, 2); /* hits persist */
@@ -370,8 +369,9 @@ static cache_artifact_info import_blob(struct fixture *f, uint64_t seed,
     return info;
 }
 
-static void put_with(struct fixture *f, uint32_t n, const cache_artifact_info *a,
-                     int64_t compute_ms, uint64_t hits)
+static void put_with(struct fixture *f, uint32_t n,
+                     const cache_artifact_info *a, int64_t compute_ms,
+                     uint64_t hits)
 {
     struct ent x;
     ent_init(&x, n);
@@ -538,8 +538,7 @@ static void test_rdb_error_codes(void **state)
     assert_int_equal(cache__rdb_err_code("Invalid argument: x: does not exist "
                                          "(create_if_missing is false)"),
                      CL_ENOENT);
-    assert_int_equal(cache__rdb_err_code("Invalid argument: whatever"),
-                     CL_EDB);
+    assert_int_equal(cache__rdb_err_code("Invalid argument: whatever"), CL_EDB);
 }
 
 /* ---- real small file systems -------------------------------------------- */

@@ -162,8 +162,8 @@ struct run {
 };
 
 static void run_init_for(struct run *x, struct fixture *f,
-                         const cache_digest *art, uint64_t id,
-                         uint32_t credit, uint64_t seed)
+                         const cache_digest *art, uint64_t id, uint32_t credit,
+                         uint64_t seed)
 {
     memset(x, 0, sizeof(*x));
     cl_rng_seed(&x->net.rng, seed);
@@ -388,8 +388,7 @@ static void test_unknown_and_corrupt_source(void **state)
     cl_digest(buf, 1000, k + 1);
     cache__rdb_batch *b = NULL;
     assert_int_equal(cache__rdb_batch_new(f->a->db, &b), 0);
-    cache__rdb_batch_put(b, CACHE__CF_CHUNKS, k, sizeof(k), junk,
-                         sizeof(junk));
+    cache__rdb_batch_put(b, CACHE__CF_CHUNKS, k, sizeof(k), junk, sizeof(junk));
     assert_int_equal(cache__rdb_write(f->a->db, b, CACHE__RDB_SYNC, NULL), 0);
     cache__rdb_batch_free(b);
     run_init(&x, f, 10, 2, 1);
@@ -398,9 +397,8 @@ static void test_unknown_and_corrupt_source(void **state)
     assert_non_null(strstr(why.msg, "cannot serve chunk"));
     run_free(&x);
     cache_artifact_info info;
-    assert_int_equal(cache_store_artifact_stat(f->a, &f->art.digest, &info,
-                                               NULL),
-                     0);
+    assert_int_equal(
+        cache_store_artifact_stat(f->a, &f->art.digest, &info, NULL), 0);
     assert_int_equal(info.missing_chunks, 1);
 }
 
@@ -462,9 +460,9 @@ static void test_malformed(void **state)
     /* Timeouts: the manifest is asked for again, then the peer is lost. */
     assert_int_equal(cache_xfer_recv_next_timer(r), o.timeout_ms);
     for (uint32_t i = 0; i <= o.max_retries; i++)
-        assert_int_equal(cache_xfer_recv_tick(r, (int64_t)(i + 1) *
-                                                     o.timeout_ms),
-                         i < o.max_retries ? 0 : CL_ETIMEDOUT);
+        assert_int_equal(
+            cache_xfer_recv_tick(r, (int64_t)(i + 1) * o.timeout_ms),
+            i < o.max_retries ? 0 : CL_ETIMEDOUT);
     assert_int_equal(cache_xfer_recv_state(r), CACHE_XFER_FAILED);
     assert_int_equal(sent, 1 + (int)o.max_retries);
     assert_int_equal(cache_xfer_recv_next_timer(r), INT64_MAX);
