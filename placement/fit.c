@@ -43,9 +43,11 @@ int place__need_from(const place_request *r, struct place__need *need,
     need->vendor = r->gpus ? r->gpu_vendor : PLACE_VENDOR_NONE;
     uint32_t milli = r->cpu_milli;
     if (r->cpu_default || milli == 0) {
-        if (r->gpus > 0) {
-            need->cores = r->gpus;
-            need->milli = r->gpus * PLACE__CORE_MILLI;
+        if (r->gpus > 0 || r->auto_parallel) {
+            /* A core per GPU; an auto rank gets at least a whole core. */
+            uint32_t k = r->gpus > 0 ? r->gpus : 1;
+            need->cores = k;
+            need->milli = k * PLACE__CORE_MILLI;
         } else {
             need->shared = true;
             need->cores = 1;

@@ -272,7 +272,8 @@ typedef struct place_request {
 
 /* Default share of a step that names no cpu: 100m on a shared core, with
  * no cpu quota (best effort). A GPU step that names no cpu gets one whole
- * core per GPU, so that no GPU runs without a core to drive it. */
+ * core per GPU, so that no GPU runs without a core to drive it, and an
+ * auto-parallel rank one whole core. */
 #define PLACE_DEFAULT_CPU_MILLI 100
 
 /* place_request_init - zero the request. */
@@ -390,7 +391,9 @@ typedef struct place_options {
      * free-capacity classes. Nodes holding the step's inputs are always
      * scored on top of these. */
     uint32_t candidates;
-    /* Nodes probed per decision before the exhaustive fallback. */
+    /* Probe budget per decision: once spent, the search stops at the
+     * first feasible node it has; with none yet it walks on until it finds
+     * one, so nothing waits while some ready node could hold it. */
     uint32_t probe_limit;
     bool topology; /* topology-aware choice and scoring (default on) */
     bool first_fit; /* baseline: first node in insertion order, lowest

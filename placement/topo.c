@@ -9,6 +9,8 @@
  *    RSMI, DRM) under one PCI device; NVML devices are typed GPU or COPROC
  *    depending on the export.
  *  - A BMC VGA chip appears as a DRM device: it is not a GPU.
+ *  - Without a runtime or DRM device (a container, an hwloc built without
+ *    the NVML/CUDA plugins), a GPU is still a PCI device of its class.
  *  - A GPU's nearest non-I/O ancestor may be a Package, an L3 cache, a
  *    Group or the Machine.
  *  - HWLOC_XMLFILE silently falls back to the live machine when the file
@@ -258,15 +260,58 @@ static int conv_cpus(struct conv *cv)
     return 0;
 }
 
+/* A GPU by its PCI ids: NVIDIA or AMD, display controller (0x03xx) or
+ * processing accelerator (0x12xx). A BMC VGA chip (ASPEED, 0x1a03), an
+ * NVSwitch (bridge class) or a GPU's audio function is not. */
+static bool pci_is_gpu(uint16_t vendor, uint16_t class_id)
+{
+    return (vendor == PCI_VENDOR_NVIDIA || vendor == PCI_VENDOR_AMD) &&
+           ((class_id >> 8) == 0x03 || (class_id >> 8) == 0x12);
+}
+
 static bool gpu_is_compute_device(const struct topo_gpu *g)
 {
     if (g->compute)
         return true;
-    /* DRM-only: a GPU when the PCI ids say so. A BMC VGA chip (ASPEED,
-     * 0x1a03, class 0x0300) is not. */
-    return g->on_pci && (g->pci_class >> 8) == 0x03 &&
-           (g->pci_vendor == PCI_VENDOR_NVIDIA ||
-            g->pci_vendor == PCI_VENDOR_AMD);
+    /* DRM-only, or no OS device at all: trust the PCI ids. */
+    return g->on_pci && pci_is_gpu(g->pci_vendor, g->pci_class);
+}
+
+static struct topo_gpu *gpu_slot(struct conv *cv, uint32_t *cap,
+                                 hwloc_obj_t key, hwloc_obj_t first)
+{
+    if (cv->ngpus == *cap) {
+        uint32_t nc = *cap ? *cap * 2 : 8;
+        struct topo_gpu *ng = cl_realloc(cv->gpus, nc * sizeof(*ng));
+        if (ng == NULL)
+            return NULL;
+        cv->gpus = ng;
+        *cap = nc;
+    }
+    struct topo_gpu *g = &cv->gpus[cv->ngpus++];
+    memset(g, 0, sizeof(*g));
+    cl_buf_init(&g->names);
+    g->key = key;
+    g->first = first;
+    g->cuda = g->nvml = g->rsmi = -1;
+    if (key->type == HWLOC_OBJ_PCI_DEVICE) {
+        struct hwloc_pcidev_attr_s *pa = &key->attr->pcidev;
+        g->on_pci = true;
+        g->domain = pa->domain;
+        g->bus = pa->bus;
+        g->dev = pa->dev;
+        g->func = pa->func;
+        g->pci_vendor = pa->vendor_id;
+        g->pci_device = pa->device_id;
+        g->pci_class = pa->class_id;
+        if (pa->vendor_id == PCI_VENDOR_NVIDIA)
+            g->vendor = PLACE_VENDOR_NVIDIA;
+        else if (pa->vendor_id == PCI_VENDOR_AMD)
+            g->vendor = PLACE_VENDOR_AMD;
+        else
+            g->vendor = PLACE_VENDOR_OTHER;
+    }
+    return g;
 }
 
 static int conv_gpus(struct conv *cv)
@@ -285,40 +330,21 @@ static int conv_gpus(struct conv *cv)
         for (uint32_t i = 0; i < cv->ngpus; i++)
             if (cv->gpus[i].key == key)
                 g = &cv->gpus[i];
-        if (g == NULL) {
-            if (cv->ngpus == cap) {
-                uint32_t nc = cap ? cap * 2 : 8;
-                struct topo_gpu *ng = cl_realloc(cv->gpus, nc * sizeof(*ng));
-                if (ng == NULL)
-                    return CL_ENOMEM;
-                cv->gpus = ng;
-                cap = nc;
-            }
-            g = &cv->gpus[cv->ngpus++];
-            memset(g, 0, sizeof(*g));
-            cl_buf_init(&g->names);
-            g->key = key;
-            g->first = o;
-            g->cuda = g->nvml = g->rsmi = -1;
-            if (key->type == HWLOC_OBJ_PCI_DEVICE) {
-                struct hwloc_pcidev_attr_s *pa = &key->attr->pcidev;
-                g->on_pci = true;
-                g->domain = pa->domain;
-                g->bus = pa->bus;
-                g->dev = pa->dev;
-                g->func = pa->func;
-                g->pci_vendor = pa->vendor_id;
-                g->pci_device = pa->device_id;
-                g->pci_class = pa->class_id;
-                if (pa->vendor_id == PCI_VENDOR_NVIDIA)
-                    g->vendor = PLACE_VENDOR_NVIDIA;
-                else if (pa->vendor_id == PCI_VENDOR_AMD)
-                    g->vendor = PLACE_VENDOR_AMD;
-                else
-                    g->vendor = PLACE_VENDOR_OTHER;
-            }
-        }
+        if (g == NULL && (g = gpu_slot(cv, &cap, key, o)) == NULL)
+            return CL_ENOMEM;
         gpu_add_osdev(g, o);
+    }
+    /* GPUs hwloc knows only as PCI devices: no runtime or DRM device
+     * (a container without /sys/class/drm, an hwloc without the NVML or
+     * CUDA plugin). */
+    for (hwloc_obj_t p = NULL; (p = hwloc_get_next_pcidev(t, p));) {
+        if (!pci_is_gpu(p->attr->pcidev.vendor_id, p->attr->pcidev.class_id))
+            continue;
+        bool known = false;
+        for (uint32_t i = 0; i < cv->ngpus && !known; i++)
+            known = cv->gpus[i].key == p;
+        if (!known && gpu_slot(cv, &cap, p, p) == NULL)
+            return CL_ENOMEM;
     }
     /* Drop what is not a GPU, then order by PCI bus id. */
     uint32_t n = 0;
@@ -358,12 +384,13 @@ static int conv_gpus(struct conv *cv)
         g->pci_vendor = tg->pci_vendor;
         g->pci_device = tg->pci_device;
         g->pci_class = tg->pci_class;
-        const char *model = "";
-        for (int k = 0; k < 5; k++)
-            if (tg->model[k] != NULL) {
-                model = tg->model[k];
-                break;
-            }
+        const char *model = NULL;
+        for (int k = 0; k < 5 && model == NULL; k++)
+            model = tg->model[k];
+        if (model == NULL && tg->on_pci) /* "TU104GL [Tesla T4]" */
+            model = hwloc_obj_get_info_by_name(tg->key, "PCIDevice");
+        if (model == NULL)
+            model = "";
         g->model = cl_strndup(model, PLACE_MAX_STRING);
         g->os_devices = cl_buf_steal(&tg->names, NULL);
         if (g->os_devices != NULL && strlen(g->os_devices) > PLACE_MAX_STRING)

@@ -351,6 +351,15 @@ static void test_auto_degree(void **state)
     assert_int_equal(b.degree, 3);
     assert_int_equal(b.npus, 12);
     place_binding_free(&b);
+    /* No cpu named: a whole core per rank, the whole of a free NUMA node. */
+    fx_req(&r, NULL, NULL, NULL, NULL);
+    r.auto_parallel = true;
+    place_ok(&o, &r, &b);
+    assert_int_equal(b.degree, 8);
+    assert_false(b.shared);
+    assert_int_equal(b.npus, 16);
+    assert_int_equal(b.fit, PLACE_FIT_NUMA);
+    place_binding_free(&b);
     place_cluster_free(o.c);
 }
 

@@ -340,6 +340,54 @@ static void test_gpu_identity(void **state)
     place_model_free(m);
 }
 
+/* Remove every OS device from an XML export: what hwloc reports on a host
+ * whose GPUs have no runtime or DRM device visible. */
+static size_t strip_osdevs(char *xml)
+{
+    size_t n = 0;
+    char *p;
+    while ((p = strstr(xml, "<object type=\"OSDev\"")) != NULL) {
+        char *gt = strchr(p, '>');
+        char *end = gt[-1] == '/' ? gt + 1 : strstr(gt, "</object>") + 9;
+        memmove(p, end, strlen(end) + 1);
+        n++;
+    }
+    return n;
+}
+
+static void test_gpus_from_pci_alone(void **state)
+{
+    (void)state;
+    size_t len;
+    char *xml = slurp(fx_path(FX_G4DN), &len);
+    assert_int_equal(strip_osdevs(xml), 24 + 5); /* GPU devices + NIC/disks */
+    place_model *m = NULL;
+    cl_errmsg err;
+    cl_errmsg_clear(&err);
+    int rv = place_model_load_xml_buffer(xml, strlen(xml), &m, &err);
+    free(xml);
+    if (rv != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(m->ngpus, 8);
+    for (uint32_t i = 0; i < 8; i++) {
+        assert_int_equal(m->gpus[i].vendor, PLACE_VENDOR_NVIDIA);
+        assert_int_equal(m->gpus[i].index, (int32_t)i);
+        assert_true(m->gpus[i].index_from_pci);
+        assert_string_equal(m->gpus[i].model, "TU104GL [Tesla T4]");
+        assert_string_equal(m->gpus[i].os_devices, "");
+        assert_int_equal(m->gpus[i].numa, i < 4 ? 0 : 1);
+    }
+    place_model_free(m);
+    /* The BMC of the EPYC export stays out, OS devices or not. */
+    xml = slurp(fx_path(FX_EPYC_V1), &len);
+    strip_osdevs(xml);
+    assert_int_equal(place_model_load_xml_buffer(xml, strlen(xml), &m, &err),
+                     0);
+    free(xml);
+    assert_int_equal(m->ngpus, 0);
+    place_model_free(m);
+}
+
 static void test_links(void **state)
 {
     (void)state;
@@ -436,6 +484,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_live_machine, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_gpu_identity, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_gpus_from_pci_alone, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_links, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cpu_details, fx_setup,
