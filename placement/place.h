@@ -549,8 +549,10 @@ bool place_queue_at(const place_queue *q, size_t i, uint64_t *id,
 /* place_queue_cb - called by drain for each item it settles. status 0: `b`
  * is committed and now owned by the callback (place_binding_free it;
  * release it from the cluster if the step no longer wants it). status
- * CL_ENOFIT: b is NULL and `why` says why the item can never run. Either
- * way the item has left the queue. */
+ * CL_ENOFIT (or CL_EINVAL for a malformed request): b is NULL and `why`
+ * says why the item can never run. Either way the item has left the queue.
+ * The callback may use the cluster (e.g. release) but must not push to or
+ * remove from the queue being drained. */
 typedef void (*place_queue_cb)(void *ctx, uint64_t id, void *data,
                                int status, place_binding *b,
                                const char *why);
