@@ -25,7 +25,8 @@
 #define WF_EXPR__MAX_JSON_DEPTH 1000      /* nesting walked in a value */
 #define WF_EXPR__MAX_BUILD_DEPTH 512      /* nesting decoded or reduced */
 #define WF_EXPR__MAX_STR (16u << 20)      /* bytes in one string value */
-#define WF_EXPR__MAX_ARRAY 1000000u       /* elements in one array or map */
+#define WF_EXPR__MAX_ARRAY 1000000u       /* elements in one array */
+#define WF_EXPR__MAX_MAP 100000u          /* entries in one map */
 #define WF_EXPR__MAX_ITER 1000000u        /* closure calls per evaluation */
 #define WF_EXPR__MAX_STEPS 20000000u      /* evaluation steps per evaluation */
 #define WF_EXPR__MAX_REGEX_MATCH 1000000u /* PCRE2 match limit */

@@ -137,10 +137,11 @@ int wf_expr__put(json_t *o, const char *key, size_t klen, json_t *v,
 {
     if (v == NULL)
         return oom(err);
-    if (json_object_size(o) >= WF_EXPR__MAX_ARRAY) {
+    if (json_object_size(o) >= WF_EXPR__MAX_MAP &&
+        json_object_getn(o, key, klen) == NULL) {
         json_decref(v);
         return wf_expr__fail(err, CL_EEXPR, 0, "map exceeds %u entries",
-                             WF_EXPR__MAX_ARRAY);
+                             WF_EXPR__MAX_MAP);
     }
     return json_object_setn_new_nocheck(o, key, klen, v) == 0 ? 0 : oom(err);
 }

@@ -44,8 +44,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cl_free(r);
         json_decref(out);
     }
-    bool b;
-    (void)wf_expr_eval_bool(src, env, &b, NULL);
     free(src);
     return 0;
 }

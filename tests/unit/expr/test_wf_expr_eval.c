@@ -394,6 +394,10 @@ static void test_limits(void **state)
     assert_int_equal(wf_expr_eval("sprig.repeat(100000000, 'x')", NULL, &out,
                                   &err),
                      CL_EEXPR);
+    /* maps are capped (groupBy of many distinct keys) */
+    assert_int_equal(wf_expr_eval("groupBy(0..200000, #)", NULL, &out, &err),
+                     CL_EEXPR);
+    assert_non_null(strstr(err.msg, "map exceeds"));
     /* #acc cannot nest a value without bound */
     assert_int_equal(wf_expr_eval("reduce(0..5000, [#acc], 0)", NULL, &out,
                                   &err),
