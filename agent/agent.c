@@ -182,6 +182,14 @@ static void send_register(agent *a)
     }
     reg.running = rsp;
     reg.n_running = nrun;
+    Couler__KV ep = COULER__KV__INIT;
+    Couler__KV *epp[1] = {&ep};
+    ep.name = "artifacts";
+    ep.value = (char *)agent__art_endpoint(a);
+    if (ep.value[0]) {
+        reg.endpoints = epp;
+        reg.n_endpoints = 1;
+    }
     int rv = agent__send(a, COULER__MSG_TYPE__MSG_AGENT_REGISTER, &reg.base);
     if (rv != 0 && rv != CL_EAGAIN)
         CL_WARN("register: %s", cl_strerror(rv));
@@ -415,6 +423,9 @@ int agent_start(agent *a, cl_errmsg *err)
                       a->data_dir, cl_strerror(rv));
         return rv;
     }
+    rv = agent__art_open(a, err);
+    if (rv != 0)
+        return rv;
     a->dealer = zmq_socket(a->zctx, ZMQ_DEALER);
     if (a->dealer == NULL) {
         cl_errmsg_set(err, "zmq socket: %s", zmq_strerror(zmq_errno()));
@@ -490,7 +501,7 @@ static void agent_free(agent *a)
 
 static void maybe_finish_close(agent *a)
 {
-    if (a->open_handles == 0 && a->steps == NULL)
+    if (a->open_handles == 0 && a->steps == NULL && a->art == NULL)
         agent_free(a);
 }
 
@@ -527,6 +538,7 @@ void agent_close(agent *a, void (*cb)(agent *a, void *data), void *data)
     }
     agent__flush_logs(a);
     agent__steps_close(a);
+    agent__art_close(a);
     a->open_handles++; /* the zsock */
     cl_zsock_close(&a->zs, on_zs_closed);
     uv_close((uv_handle_t *)&a->hb_timer, on_handle_closed);

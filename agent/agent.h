@@ -41,7 +41,11 @@ typedef struct agent_config {
     const char **binds;       /* host paths (SRC[:DST]) shared read-write
                                  into every step's view, e.g. datasets */
     size_t nbinds;
-    const char *artifact_listen; /* artifact server endpoint, or NULL */
+    const char *artifact_listen; /* artifact server endpoint to bind, or
+                                    NULL: tcp://0.0.0.0:* (any port) */
+    const char *advertise;    /* host peers use to reach our artifact
+                                 server; NULL: guessed */
+    uint64_t cache_size;      /* evict the node's store above this; 0 */
 } agent_config;
 
 /* agent_new - build an agent. `zctx` is the ZeroMQ context to use (shared

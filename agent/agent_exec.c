@@ -120,22 +120,44 @@ static void step_free(agent_step *s)
     HASH_DEL(a->steps, s);
     if (s->log_fd >= 0)
         close(s->log_fd);
+    if (s->group) {
+        agent_sb_group_free(s->group);
+        s->group = NULL;
+    }
     cl_env_free(&s->assign->base);
     cl_buf_free(&s->out_tail);
     cl_free(s->report);
     cl_free(s->attempt_id);
+    cl_free(s->result_copy);
+    for (size_t i = 0; i < s->n_out_params_read; i++)
+        cl_free((char *)s->out_params_read[i].value);
+    cl_free(s->out_params_read);
+    if (s->out_art_path)
+        for (size_t i = 0; i < s->assign_n_out_artifacts; i++)
+            cl_free(s->out_art_path[i]);
+    cl_free(s->out_art_path);
+    cl_free(s->out_arts);
     cl_free(s);
     agent__steps_closed(a);
+}
+
+/* Free a step once nothing refers to it any more: no open handle, no
+ * queued work, no fetch, and either its report was acknowledged or the
+ * agent is closing. */
+void agent__step_maybe_free(agent_step *s)
+{
+    if (s->open_handles > 0 || s->work_busy || s->pending_fetches > 0)
+        return;
+    if ((s->state == AGENT_STEP_EXITED && s->report == NULL) ||
+        s->a->closing)
+        step_free(s);
 }
 
 static void on_step_handle_closed(uv_handle_t *h)
 {
     agent_step *s = h->data;
-    if (--s->open_handles == 0 && s->state == AGENT_STEP_EXITED &&
-        s->report == NULL)
-        step_free(s);
-    else if (s->open_handles == 0 && s->a->closing)
-        step_free(s);
+    s->open_handles--;
+    agent__step_maybe_free(s);
 }
 
 static void close_step_handles(agent_step *s)
@@ -250,20 +272,107 @@ static const char *output_path(agent_step *s, char kind, size_t i,
     return host_path(s, path, buf, len);
 }
 
-static void finish_step(agent_step *s)
+/* The last stage: the report, written durably and sent once every log byte
+ * has been. */
+static void complete_report(agent_step *s)
 {
     agent *a = s->a;
     Couler__StepExited ex = COULER__STEP_EXITED__INIT;
     ex.attempt_id = s->attempt_id;
     ex.finished_at = cl_wall_ms();
-    char msg[512] = "";
-    int code = -1;
-    int phase;
-    if (s->term_signal != 0) {
-        code = 128 + s->term_signal;
-    } else {
-        code = (int)s->exit_status;
+    ex.compute_ms = s->compute_ms;
+    if (s->art_status != 0 && s->verdict_phase == AGENT_PHASE_SUCCEEDED) {
+        /* The step ran, but what it produced could not be kept. */
+        s->verdict_phase = AGENT_PHASE_ERROR;
+        snprintf(s->verdict_msg, sizeof(s->verdict_msg), "%s", s->art_why);
     }
+    ex.phase = s->verdict_phase;
+    ex.exit_code = s->verdict_code;
+    ex.message = s->verdict_msg;
+    ex.oom_killed = s->verdict_oom;
+    ex.missing_artifact = s->missing_artifact;
+    if (s->result_copy) {
+        ex.result.data = (uint8_t *)s->result_copy;
+        ex.result.len = strlen(s->result_copy);
+        ex.has_result = true;
+    }
+    size_t np = s->n_out_params_read, na = s->assign->n_out_artifacts;
+    Couler__KV *kvs = cl_calloc(np + 1, sizeof(*kvs));
+    Couler__KV **kvp = cl_calloc(np + 1, sizeof(*kvp));
+    Couler__ArtifactRef *refs = cl_calloc(na + 1, sizeof(*refs));
+    Couler__ArtifactRef **refp = cl_calloc(na + 1, sizeof(*refp));
+    if (kvs && kvp && refs && refp) {
+        for (size_t i = 0; i < np; i++) {
+            couler__kv__init(&kvs[i]);
+            kvs[i].name = (char *)s->out_params_read[i].name;
+            kvs[i].value = (char *)s->out_params_read[i].value;
+            kvp[i] = &kvs[i];
+        }
+        ex.params = kvp;
+        ex.n_params = np;
+        size_t k = 0;
+        for (size_t i = 0; s->out_arts && i < na; i++) {
+            if (!s->out_arts[i].present)
+                continue;
+            couler__artifact_ref__init(&refs[k]);
+            refs[k].name = s->assign->out_artifacts[i]->name;
+            refs[k].digest = s->out_arts[i].digest;
+            refs[k].host = a->node_id;
+            refs[k].size = s->out_arts[i].size;
+            refs[k].is_dir = s->out_arts[i].is_dir;
+            refp[k] = &refs[k];
+            k++;
+        }
+        ex.artifacts = refp;
+        ex.n_artifacts = k;
+    }
+    ex.log_size = s->log_size;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rv = cl_env_pack(COULER__MSG_TYPE__MSG_STEP_EXITED, 0, &ex.base, &buf,
+                         &len);
+    cl_free(kvs);
+    cl_free(kvp);
+    cl_free(refs);
+    cl_free(refp);
+    if (rv != 0) {
+        CL_ERROR("step %s: cannot encode its report: %s", s->attempt_id,
+                 cl_strerror(rv));
+        return;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/report.pb", s->dir);
+    rv = write_file(path, buf, len, 0644, true);
+    if (rv != 0)
+        CL_WARN("step %s: cannot persist its report (%s); it is kept in "
+                "memory until acknowledged",
+                s->attempt_id, cl_strerror(rv));
+    if (s->cache_why[0])
+        CL_WARN("step %s: %s", s->attempt_id, s->cache_why);
+    s->report = buf;
+    s->report_len = len;
+    s->state = AGENT_STEP_EXITED;
+    if (a->running > 0)
+        a->running--;
+    CL_INFO("step %s (%s) exited: %s%s%s", s->attempt_id,
+            s->assign->node_name,
+            s->verdict_phase == AGENT_PHASE_SUCCEEDED  ? "Succeeded"
+            : s->verdict_phase == AGENT_PHASE_ERROR ? "Error"
+                                                       : "Failed",
+            s->verdict_msg[0] ? ", " : "", s->verdict_msg);
+    send_report(a, s);
+}
+
+/* The process is gone and its pipes are drained: settle the verdict, read
+ * the output parameters, then store the output artifacts (off the loop)
+ * before reporting. */
+static void finish_step(agent_step *s)
+{
+    agent *a = s->a;
+    int code = s->term_signal != 0 ? 128 + s->term_signal
+                                   : (int)s->exit_status;
+    char *msg = s->verdict_msg;
+    size_t mlen = sizeof(s->verdict_msg);
     bool oom = false;
     if (s->group != NULL) {
         struct agent_sb_usage u;
@@ -277,51 +386,55 @@ static void finish_step(agent_step *s)
         agent_sb_group_free(s->group);
         s->group = NULL;
     }
-    if (oom) {
-        phase = 3; /* Failed, with Kubernetes' reason */
-        snprintf(msg, sizeof(msg), "OOMKilled (exit code %d)", code);
-        ex.oom_killed = true;
+    int phase;
+    if (s->art_status != 0) {
+        phase = AGENT_PHASE_ERROR; /* its inputs could not be staged */
+        snprintf(msg, mlen, "%s", s->art_why);
+    } else if (oom) {
+        phase = AGENT_PHASE_FAILED; /* with Kubernetes' reason */
+        snprintf(msg, mlen, "OOMKilled (exit code %d)", code);
     } else if (s->launch_error[0] && code == 127) {
-        phase = 4; /* Error: the step never started */
-        snprintf(msg, sizeof(msg), "%s", s->launch_error);
+        phase = AGENT_PHASE_ERROR; /* the step never started */
+        snprintf(msg, mlen, "%s", s->launch_error);
     } else if (s->deadline_hit) {
-        phase = 3; /* Failed */
-        snprintf(msg, sizeof(msg),
-                 "Pod was active on the node longer than the specified "
-                 "deadline");
+        phase = AGENT_PHASE_FAILED;
+        snprintf(msg, mlen, "Pod was active on the node longer than the "
+                            "specified deadline");
     } else if (s->cancelled) {
-        phase = 3;
-        snprintf(msg, sizeof(msg), "%s", s->cancel_reason);
+        phase = AGENT_PHASE_FAILED;
+        snprintf(msg, mlen, "%s", s->cancel_reason);
     } else if (code == 0) {
-        phase = 2; /* Succeeded */
-    } else if (s->exit_status == 127 && s->started_at == 0) {
-        phase = 4; /* Error: never started */
-        snprintf(msg, sizeof(msg), "cannot start the step");
+        phase = AGENT_PHASE_SUCCEEDED;
+    } else if (code == 127 && s->started_at == 0) {
+        phase = AGENT_PHASE_ERROR;
+        snprintf(msg, mlen, "cannot start the step");
     } else {
-        phase = 3;
-        snprintf(msg, sizeof(msg), "Error (exit code %d)", code);
+        phase = AGENT_PHASE_FAILED;
+        snprintf(msg, mlen, "Error (exit code %d)", code);
     }
-    ex.phase = phase;
-    ex.exit_code = code;
-    ex.message = msg;
+    s->verdict_phase = phase;
+    s->verdict_code = code;
+    s->verdict_oom = oom;
+    s->compute_ms = s->started_at ? cl_wall_ms() - s->started_at : 0;
+    close_step_handles(s);
+    if (phase == AGENT_PHASE_ERROR && s->art_status != 0) {
+        complete_report(s);
+        return;
+    }
 
     /* outputs.result: stdout with one trailing newline removed. */
     size_t rlen = s->out_tail.len;
     if (rlen > 0 && s->out_tail.data[rlen - 1] == '\n')
         rlen--;
-    ex.result.data = (uint8_t *)(s->out_tail.data ? s->out_tail.data : "");
-    ex.result.len = rlen;
-    ex.has_result = true;
+    s->result_copy = cl_strndup(s->out_tail.data ? s->out_tail.data : "",
+                                rlen);
 
-    /* Output parameters: the file's content, one trailing newline
-     * removed for convenience (as Argo does). Missing files are left out:
-     * the engine applies valueFrom.default or fails the node. */
+    /* Output parameters: the file's content, one trailing newline removed
+     * for convenience (as Argo does). Missing files are left out: the
+     * engine applies valueFrom.default or fails the node. */
     size_t np = s->assign->n_out_params;
-    Couler__KV *kvs = cl_calloc(np ? np : 1, sizeof(*kvs));
-    Couler__KV **kvp = cl_calloc(np ? np : 1, sizeof(*kvp));
-    char **vals = cl_calloc(np ? np : 1, sizeof(char *));
-    size_t nk = 0;
-    for (size_t i = 0; kvs && kvp && vals && i < np; i++) {
+    s->out_params_read = cl_calloc(np + 1, sizeof(*s->out_params_read));
+    for (size_t i = 0; s->out_params_read && i < np; i++) {
         Couler__OutputParam *op = s->assign->out_params[i];
         char pbuf[PATH_MAX];
         char *val;
@@ -331,53 +444,26 @@ static void finish_step(agent_step *s)
             continue;
         if (vlen > 0 && val[vlen - 1] == '\n')
             val[--vlen] = '\0';
-        vals[nk] = val;
-        couler__kv__init(&kvs[nk]);
-        kvs[nk].name = op->name;
-        kvs[nk].value = val;
-        kvp[nk] = &kvs[nk];
-        nk++;
+        s->out_params_read[s->n_out_params_read].name = op->name;
+        s->out_params_read[s->n_out_params_read].value = val;
+        s->n_out_params_read++;
     }
-    ex.params = kvp;
-    ex.n_params = nk;
-    ex.log_size = s->log_size;
-
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int rv = cl_env_pack(COULER__MSG_TYPE__MSG_STEP_EXITED, 0, &ex.base, &buf,
-                         &len);
-    for (size_t i = 0; i < nk; i++)
-        cl_free(vals[i]);
-    cl_free(vals);
-    cl_free(kvs);
-    cl_free(kvp);
-    if (rv != 0) {
-        CL_ERROR("step %s: cannot encode its report: %s", s->attempt_id,
-                 cl_strerror(rv));
-        return;
+    size_t na = s->assign->n_out_artifacts;
+    s->assign_n_out_artifacts = na;
+    s->out_art_path = cl_calloc(na + 1, sizeof(char *));
+    s->out_arts = cl_calloc(na + 1, sizeof(*s->out_arts));
+    for (size_t i = 0; s->out_art_path && i < na; i++) {
+        char pbuf[PATH_MAX];
+        s->out_art_path[i] = cl_strdup(output_path(
+            s, 'a', i, s->assign->out_artifacts[i]->path, pbuf, sizeof(pbuf)));
     }
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/report.pb", s->dir);
-    rv = write_file(path, buf, len, 0644, true);
-    if (rv != 0)
-        CL_WARN("step %s: cannot persist its report (%s); it is kept in "
-                "memory until acknowledged",
-                s->attempt_id, cl_strerror(rv));
-    s->report = buf;
-    s->report_len = len;
-    s->state = AGENT_STEP_EXITED;
-    if (a->running > 0)
-        a->running--;
-    CL_INFO("step %s (%s) exited: %s%s%s", s->attempt_id,
-            s->assign->node_name, phase == 2 ? "Succeeded" : "Failed",
-            msg[0] ? ", " : "", msg);
-    close_step_handles(s);
-    send_report(a, s);
+    agent__art_import_outputs(a, s, complete_report);
 }
 
 static void maybe_finish(agent_step *s)
 {
-    if (s->proc_exited && s->pipes_open == 0 && s->state == AGENT_STEP_RUNNING)
+    if (s->proc_exited && s->pipes_open == 0 && s->state == AGENT_STEP_RUNNING &&
+        s->verdict_phase == 0)
         finish_step(s);
 }
 
@@ -524,8 +610,7 @@ void agent__step_ack(agent *a, agent_step *s)
     cl_free(s->report);
     s->report = NULL;
     rm_rf(s->dir);
-    if (s->open_handles == 0)
-        step_free(s);
+    agent__step_maybe_free(s);
 }
 
 /* ---- start ---------------------------------------------------------------*/
@@ -702,6 +787,28 @@ static int make_group(agent *a, agent_step *s, cl_errmsg *em)
     return rv;
 }
 
+static void launch_step(agent_step *s);
+
+/* The inputs are in place (or could not be): run the step, or report why
+ * it cannot run. */
+static void on_inputs_ready(agent_step *s)
+{
+    if (s->a->closing)
+        return;
+    if (s->art_status != 0) {
+        char line[640];
+        int n = snprintf(line, sizeof(line), "couler-agent: %s\n",
+                         s->art_why);
+        log_append(s, line, (size_t)n);
+        s->state = AGENT_STEP_RUNNING;
+        s->proc_exited = true;
+        s->exit_status = 127;
+        finish_step(s);
+        return;
+    }
+    launch_step(s);
+}
+
 int agent__step_start(agent *a, Couler__StepAssign *as)
 {
     agent_step *s = cl_calloc(1, sizeof(*s));
@@ -720,10 +827,78 @@ int agent__step_start(agent *a, Couler__StepAssign *as)
     sanitize(as->attempt_id, name, sizeof(name));
     snprintf(s->dir, sizeof(s->dir), "%s/steps/%s", a->data_dir, name);
     HASH_ADD_KEYPTR(hh, a->steps, s->attempt_id, strlen(s->attempt_id), s);
-    s->state = AGENT_STEP_RUNNING;
+    s->state = AGENT_STEP_PREPARING;
     s->isolated = a->exec_path != NULL;
     a->running++;
 
+    char path[PATH_MAX];
+    const char *why = "";
+    int rv = 0;
+    if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
+        rv = cl_err_from_errno(errno);
+        why = "cannot create the step directory";
+    }
+    snprintf(path, sizeof(path), "%s/log", s->dir);
+    if (rv == 0 &&
+        (s->log_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+                          0644)) < 0) {
+        rv = cl_err_from_errno(errno);
+        why = "cannot create the log file";
+    }
+    const char *subdirs[] = {"work", "in", "out", "tmp", "view"};
+    for (size_t i = 0; rv == 0 && i < sizeof(subdirs) / sizeof(subdirs[0]);
+         i++) {
+        snprintf(path, sizeof(path), "%s/%s", s->dir, subdirs[i]);
+        mkdir(path, subdirs[i][0] == 't' ? 01777 : 0755);
+    }
+    if (rv != 0) {
+        s->art_status = rv;
+        snprintf(s->art_why, sizeof(s->art_why), "%s: %s", why,
+                 cl_strerror(rv));
+        on_inputs_ready(s);
+        return 0;
+    }
+    agent__art_prepare_inputs(a, s, on_inputs_ready);
+    return 0;
+}
+
+/* Fetched input artifacts: handed over to <dir>/in/<i>; couler-exec copies
+ * each into the view at its path (subPath picks a file inside a directory
+ * artifact). Without a view they are moved into place on the host. */
+static int stage_fetched_inputs(agent_step *s, struct agent_sb_map *stages,
+                                size_t *nstages, char (*paths)[2][PATH_MAX])
+{
+    for (size_t i = 0; i < s->assign->n_inputs; i++) {
+        Couler__InputArtifact *in = s->assign->inputs[i];
+        if (in->has_raw || in->digest[0] == '\0')
+            continue;
+        char *src = paths[*nstages][0], *dst = paths[*nstages][1];
+        agent__art_input_path(s, i, src, PATH_MAX);
+        if (in->sub_path[0]) {
+            size_t l = strlen(src);
+            snprintf(src + l, PATH_MAX - l, "/%s", in->sub_path);
+        }
+        if (!s->isolated) {
+            char pbuf[PATH_MAX];
+            const char *host = host_path(s, in->path, pbuf, sizeof(pbuf));
+            rm_rf(host);
+            if (rename(src, host) != 0)
+                return cl_err_from_errno(errno);
+            continue;
+        }
+        view_path(s->assign, in->path, dst, PATH_MAX);
+        stages[*nstages].src = src;
+        stages[*nstages].dst = dst;
+        (*nstages)++;
+    }
+    return 0;
+}
+
+static void launch_step(agent_step *s)
+{
+    agent *a = s->a;
+    const Couler__StepAssign *as = s->assign;
+    s->state = AGENT_STEP_RUNNING;
     char path[PATH_MAX], work[PATH_MAX], script[PATH_MAX];
     char **argv = NULL, **env = NULL;
     const char **cmd = NULL;
@@ -734,30 +909,14 @@ int agent__step_start(agent *a, Couler__StepAssign *as)
     const char *why = "";
     cl_errmsg em;
     cl_errmsg_clear(&em);
+    (void)path;
     snprintf(work, sizeof(work), "%s/work", s->dir);
-    if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
-        rv = cl_err_from_errno(errno);
-        why = "cannot create the step directory";
-        goto fail;
-    }
-    snprintf(path, sizeof(path), "%s/log", s->dir);
-    s->log_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (s->log_fd < 0) {
-        rv = cl_err_from_errno(errno);
-        why = "cannot create the log file";
-        goto fail;
-    }
-    const char *subdirs[] = {"work", "in", "out", "tmp", "view"};
-    for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", s->dir, subdirs[i]);
-        mkdir(path, subdirs[i][0] == 't' ? 01777 : 0755);
-    }
     if (!s->isolated && as->working_dir && as->working_dir[0])
         mkdir(as->working_dir, 0755);
 
     size_t nin = as->n_inputs, nout = as->n_out_params + as->n_out_artifacts;
-    stages = cl_calloc(nin + 2, sizeof(*stages));
-    stage_paths = cl_calloc(nin + 2, sizeof(*stage_paths));
+    stages = cl_calloc(2 * nin + 2, sizeof(*stages));
+    stage_paths = cl_calloc(2 * nin + 2, sizeof(*stage_paths));
     collects = cl_calloc(nout + 1, sizeof(*collects));
     collect_paths = cl_calloc(nout + 1, sizeof(*collect_paths));
     binds = cl_calloc(a->cfg.nbinds + 1, sizeof(*binds));
@@ -768,7 +927,8 @@ int agent__step_start(agent *a, Couler__StepAssign *as)
         goto fail;
     }
     size_t nstages = 0;
-    if ((rv = stage_raw_inputs(s, stages, &nstages, stage_paths)) != 0) {
+    if ((rv = stage_raw_inputs(s, stages, &nstages, stage_paths)) != 0 ||
+        (rv = stage_fetched_inputs(s, stages, &nstages, stage_paths)) != 0) {
         why = "cannot stage input artifacts";
         goto fail;
     }
@@ -935,6 +1095,7 @@ int agent__step_start(agent *a, Couler__StepAssign *as)
              s->proc.pid);
     goto out;
 
+
 fail : {
     char line[768];
     int n = snprintf(line, sizeof(line), "couler-agent: %s: %s\n", why,
@@ -944,7 +1105,7 @@ fail : {
     s->exit_status = 127;
 }
 spawned_fail:
-    if (s->state == AGENT_STEP_RUNNING)
+    if (s->state == AGENT_STEP_RUNNING && s->verdict_phase == 0)
         finish_step(s);
 out:
     if (s->isolated)
@@ -958,7 +1119,6 @@ out:
     cl_free(collects);
     cl_free(collect_paths);
     cl_free(binds);
-    return 0;
 }
 
 /* ---- restart -------------------------------------------------------------*/

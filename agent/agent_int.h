@@ -4,6 +4,7 @@
 
 #include "agent/agent.h"
 #include "agent/sandbox/sandbox.h"
+#include "cache/cache.h"
 #include "common/cl_buf.h"
 #include "common/cl_envelope.h"
 #include "common/cl_zsock.h"
@@ -16,12 +17,19 @@
 #define AGENT_LOG_CHUNK (64u * 1024u)
 #define AGENT_LOG_FLUSH_MS 100
 
+/* Step phases on the wire are wf_phase values (workflow/wf.h). */
+#define AGENT_PHASE_SUCCEEDED 2
+#define AGENT_PHASE_FAILED 3
+#define AGENT_PHASE_ERROR 4
+
 enum agent_step_state {
+    AGENT_STEP_PREPARING = 0, /* fetching and staging inputs */
     AGENT_STEP_RUNNING = 1, /* process alive */
     AGENT_STEP_EXITED,      /* report written, not yet acknowledged */
 };
 
-typedef struct agent_step {
+typedef struct agent_step agent_step;
+struct agent_step {
     char *attempt_id;
     Couler__StepAssign *assign; /* owned: cl_env_free */
     char dir[PATH_MAX];         /* <data>/steps/<attempt> */
@@ -51,8 +59,38 @@ typedef struct agent_step {
 
     uint8_t *report;     /* packed StepExited envelope, until acked */
     size_t report_len;
+
+    /* The verdict, settled when the process is gone. */
+    int verdict_phase;   /* AGENT_PHASE_* */
+    int verdict_code;
+    char verdict_msg[512];
+    bool verdict_oom;
+    int64_t compute_ms;
+    char *result_copy;   /* stdout as reported (cl_malloc'd) */
+    cache_kv *out_params_read; /* names borrowed, values owned */
+    size_t n_out_params_read;
+    char **out_art_path; /* host paths of output artifacts to store */
+    size_t assign_n_out_artifacts;
+    struct agent_out_art {
+        char digest[CL_DIGEST_HEX_SIZE];
+        uint64_t size;
+        bool is_dir;
+        bool present;
+    } * out_arts;
+
+    /* Artifact work (agent_art.c). */
+    uv_work_t work;
+    bool work_busy;
+    void (*art_cb)(struct agent_step *s);
+    int art_status;
+    char art_why[512];
+    char missing_artifact[CL_DIGEST_HEX_SIZE];
+    char cache_why[256];
+    int pending_fetches;
     UT_hash_handle hh;
-} agent_step;
+};
+
+struct agent_art;
 
 struct agent {
     uv_loop_t *loop;
@@ -86,6 +124,7 @@ struct agent {
     uint8_t *model;        /* packed topology model, or NULL */
     size_t model_len;
 
+    struct agent_art *art; /* store, artifact server, fetches */
     agent_step *steps;     /* by attempt id */
     unsigned running;
 
@@ -96,7 +135,25 @@ struct agent {
 void agent__steps_closed(agent *a); /* a step was freed; finish a close */
 int agent__send(agent *a, Couler__MsgType type, const ProtobufCMessage *m);
 
+/* agent_art.c */
+int agent__art_open(agent *a, cl_errmsg *err);
+void agent__art_close(agent *a);
+const char *agent__art_endpoint(const agent *a);
+cache_store *agent__art_store(const agent *a);
+/* Hand over (or fetch, then hand over) every input artifact of `s` to
+ * <dir>/in/<i>; cb runs on the loop with s->art_status set. */
+int agent__art_prepare_inputs(agent *a, agent_step *s,
+                              void (*cb)(agent_step *s));
+void agent__art_cancel_fetches(agent *a, agent_step *s);
+void agent__art_input_path(const agent_step *s, size_t i, char *buf,
+                           size_t len);
+/* Store s->out_art_path[] (and, on success, the entry under the step's
+ * cache key); cb runs on the loop. */
+int agent__art_import_outputs(agent *a, agent_step *s,
+                              void (*cb)(agent_step *s));
+
 /* agent_exec.c */
+void agent__step_maybe_free(agent_step *s);
 int agent__step_start(agent *a, Couler__StepAssign *assign);
 void agent__step_cancel(agent *a, agent_step *s, const char *reason);
 void agent__step_ack(agent *a, agent_step *s);

@@ -3,6 +3,7 @@
 #define COULER_COORD_INT_H
 
 #include "agent/agent.h"
+#include "cache/cache.h"
 #include "common/cl_buf.h"
 #include "common/cl_envelope.h"
 #include "common/cl_zsock.h"
@@ -50,6 +51,7 @@ typedef struct coord_attempt {
     UT_hash_handle hh;      /* by id */
     struct coord_attempt *prev, *next; /* run queue (utlist) */
     bool queued;
+    bool has_inputs;  /* input artifacts: endpoints filled at send time */
 } coord_attempt;
 
 /* The latest attempt of each step, by "<uid>.<node id>". */
@@ -68,6 +70,7 @@ typedef struct coord_replay_item {
     char *display;
     int priority;
     bool kill;
+    bool has_inputs;
     char *kill_reason;
     UT_hash_handle hh;
 } coord_replay_item;
@@ -177,5 +180,6 @@ int coord__logs(coord *c, const Couler__LogsRequest *req,
 void coord__logs_reply_free(Couler__LogsReply *reply);
 void coord__free_all(coord *c);
 const char *coord__wf_phase(const coord_wf *w);
+int coord__task_key(const wf_task *t, cache_key *out);
 
 #endif

@@ -12,6 +12,7 @@
  */
 #include "coordinator/coord_int.h"
 
+#include "cache/cache.h"
 #include "common/cl_hash.h"
 #include "common/cl_heap.h"
 #include "common/cl_log.h"
@@ -250,6 +251,58 @@ static Couler__KV **kv_array(const wf_kv *kv, size_t n, Couler__KV **store)
     return ptrs;
 }
 
+/* coord__task_key - the step's cache key (cache/README.md): what it runs
+ * and what it reads, never where it sits in a workflow. */
+int coord__task_key(const wf_task *t, cache_key *out)
+{
+    cache_kv *env = cl_calloc(t->nenv + 1, sizeof(*env));
+    cache_kv *params = cl_calloc(t->ninput_params + 1, sizeof(*params));
+    cache_key_artifact *arts = cl_calloc(t->ninputs + 1, sizeof(*arts));
+    int rv = CL_ENOMEM;
+    if (env == NULL || params == NULL || arts == NULL)
+        goto out;
+    for (size_t i = 0; i < t->nenv; i++) {
+        env[i].name = t->env[i].name;
+        env[i].value = t->env[i].value ? t->env[i].value : "";
+    }
+    for (size_t i = 0; i < t->ninput_params; i++) {
+        params[i].name = t->input_params[i].name;
+        params[i].value =
+            t->input_params[i].value ? t->input_params[i].value : "";
+    }
+    for (size_t i = 0; i < t->ninputs; i++) {
+        const wf_input_artifact *in = &t->inputs[i];
+        arts[i].name = in->name ? in->name : "";
+        arts[i].path = in->path;
+        if (in->raw)
+            cl_digest(in->raw, strlen(in->raw), arts[i].digest.b);
+        else if (in->digest)
+            cache_digest_parse(in->digest, &arts[i].digest);
+    }
+    cache_key_input k;
+    memset(&k, 0, sizeof(k));
+    k.kind = t->kind == WF_TASK_SCRIPT ? CACHE_KIND_SCRIPT
+                                       : CACHE_KIND_CONTAINER;
+    k.command = t->command;
+    k.ncommand = t->ncommand;
+    k.source = t->source;
+    k.image = t->image;
+    k.env = env;
+    k.nenv = t->nenv;
+    k.workdir = t->working_dir;
+    k.params = params;
+    k.nparams = t->ninput_params;
+    k.artifacts = arts;
+    k.nartifacts = t->ninputs;
+    k.memo_key = t->memo_key;
+    rv = cache_key_compute(&k, out);
+out:
+    cl_free(env);
+    cl_free(params);
+    cl_free(arts);
+    return rv;
+}
+
 static int pack_assign(const coord_wf *w, const wf_task *t, uint8_t **out,
                        size_t *len)
 {
@@ -266,6 +319,11 @@ static int pack_assign(const coord_wf *w, const wf_task *t, uint8_t **out,
     m.image = (char *)(t->image ? t->image : "");
     m.deadline_ms = t->deadline_ms;
     m.retry = (uint32_t)(t->retry > 0 ? t->retry : 0);
+    char keyhex[CL_DIGEST_HEX_SIZE] = "";
+    cache_key key;
+    if (coord__task_key(t, &key) == 0)
+        cache_key_hex(&key, keyhex);
+    m.cache_key = keyhex;
     Couler__KV *env_items = NULL;
     m.env = kv_array(t->env, t->nenv, &env_items);
     m.n_env = t->nenv;
@@ -678,6 +736,7 @@ static void handle_dispatch(coord *c, coord_wf *w, const wf_task *t)
         cl_free(it->assign);
         cl_free(it->node_id);
         cl_free(it->display);
+        it->has_inputs = t->ninputs > 0;
         it->assign = base;
         it->assign_len = len;
         it->node_id = cl_strdup(t->node_id);
@@ -698,6 +757,7 @@ static void handle_dispatch(coord *c, coord_wf *w, const wf_task *t)
                  t->node_name);
         return;
     }
+    a->has_inputs = t->ninputs > 0;
     cl_free(base);
     coord_batch *b = coord_batch_new();
     if (b) {
@@ -1067,6 +1127,48 @@ static coord_agent *pick_agent(coord *c)
     return best;
 }
 
+/* Tell the agent where each input artifact can be fetched from: the
+ * producing node's artifact endpoint, as that node registered it now. */
+static int assign_for_send(coord *c, const coord_attempt *a, uint8_t **out,
+                           size_t *len)
+{
+    Couler__StepAssign *m = couler__step_assign__unpack(
+        &cl_pb_allocator, a->assign_len, a->assign);
+    if (m == NULL)
+        return CL_ENOMEM;
+    bool changed = false;
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        Couler__InputArtifact *in = m->inputs[i];
+        if (in->host[0] == '\0')
+            continue;
+        coord_agent *ag;
+        HASH_FIND_STR(c->agents, in->host, ag);
+        const char *ep = "";
+        for (size_t k = 0; ag && ag->reg && k < ag->reg->n_endpoints; k++)
+            if (strcmp(ag->reg->endpoints[k]->name, "artifacts") == 0 &&
+                ag->state != COORD_AGENT_LOST)
+                ep = ag->reg->endpoints[k]->value;
+        char *copy = cl_strdup(ep);
+        if (copy == NULL)
+            continue;
+        if (in->host_endpoint != protobuf_c_empty_string)
+            cl_free(in->host_endpoint);
+        in->host_endpoint = copy;
+        changed = true;
+    }
+    if (!changed) {
+        couler__step_assign__free_unpacked(m, &cl_pb_allocator);
+        *out = NULL;
+        return 0;
+    }
+    *len = couler__step_assign__get_packed_size(m);
+    *out = cl_malloc(*len ? *len : 1);
+    if (*out != NULL)
+        couler__step_assign__pack(m, *out);
+    couler__step_assign__free_unpacked(m, &cl_pb_allocator);
+    return *out ? 0 : CL_ENOMEM;
+}
+
 void coord__schedule(coord *c)
 {
     coord_attempt *a, *tmp;
@@ -1075,9 +1177,14 @@ void coord__schedule(coord *c)
         coord_agent *ag = pick_agent(c);
         if (ag == NULL)
             return; /* every node is full: nothing later fits either */
-        int rv = coord__send_agent_raw(c, ag->id,
-                                       COULER__MSG_TYPE__MSG_STEP_ASSIGN,
-                                       a->assign, a->assign_len);
+        uint8_t *filled = NULL;
+        size_t flen = 0;
+        if (a->has_inputs)
+            assign_for_send(c, a, &filled, &flen);
+        int rv = coord__send_agent_raw(
+            c, ag->id, COULER__MSG_TYPE__MSG_STEP_ASSIGN,
+            filled ? filled : a->assign, filled ? flen : a->assign_len);
+        cl_free(filled);
         if (rv != 0) {
             CL_WARN("cannot reach agent %s (%s); trying others", ag->id,
                     cl_strerror(rv));
@@ -1844,6 +1951,7 @@ static void finish_replay(coord *c, coord_wf *w)
             }
             if (a != NULL) {
                 a->priority = it->priority;
+                a->has_inputs = it->has_inputs;
                 attempt_set_assign(a, it->assign, it->assign_len);
                 if (it->kill)
                     synth_exit(c, w, a,

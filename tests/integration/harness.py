@@ -95,8 +95,10 @@ class Cluster:
         self.dir = tempfile.mkdtemp(prefix="couler-it-")
         # Steps run in private views; this host directory is shared into
         # every one of them, so tests can observe what steps did.
-        self.shared = os.path.join(self.dir, "shared")
-        os.makedirs(self.shared)
+        # It lives outside /tmp: a step's /tmp is its own, and a bind under
+        # it would show up in what a step sees (and collects) there.
+        self.shared = tempfile.mkdtemp(prefix="couler-it-shared-",
+                                       dir="/var/tmp")
         self.client_port = free_port()
         self.agent_port = free_port()
         self.coord_ep = "tcp://127.0.0.1:%d" % self.client_port
@@ -150,6 +152,7 @@ class Cluster:
                 sys.stderr.write(d.log()[-6000:])
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+            shutil.rmtree(self.shared, ignore_errors=True)
 
     # ---- the CLI ---------------------------------------------------------
     def cli(self, *args, check=True, input=None, timeout=120):
