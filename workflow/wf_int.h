@@ -276,6 +276,11 @@ int wf__yaml_load(const char *text, size_t len, struct fy_document **out,
                   wf__yerr *err);
 void wf__yaml_pos(struct fy_node *n, int *line, int *col); /* 1-based */
 json_t *wf__yaml_to_json(struct fy_node *n); /* NULL on OOM */
+/* The text of a scalar node, NUL-terminated, valid while its document
+ * lives (NULL for a non-scalar). */
+const char *wf__yscalar(struct fy_node *n, size_t *len);
+/* The value of `key` in a mapping node, or NULL. */
+struct fy_node *wf__ylookup(struct fy_node *map, const char *key);
 
 /* ---- engine ------------------------------------------------------------- */
 

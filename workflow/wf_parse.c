@@ -115,6 +115,11 @@ static void wf__pwarn(wf__p *p, struct fy_node *n, const char *field)
 
 /* ---- node helpers ------------------------------------------------------- */
 
+static const char *wf__yscalar0(struct fy_node *n)
+{
+    return wf__yscalar(n, NULL);
+}
+
 static const char *wf__key(struct fy_node_pair *pr, struct fy_node **kn)
 {
     struct fy_node *k = fy_node_pair_key(pr);
@@ -122,7 +127,7 @@ static const char *wf__key(struct fy_node_pair *pr, struct fy_node **kn)
         *kn = k;
     if (k == NULL || !fy_node_is_scalar(k))
         return NULL;
-    return fy_node_get_scalar0(k);
+    return wf__yscalar0(k);
 }
 
 static bool wf__is_null(struct fy_node *n)
@@ -132,7 +137,7 @@ static bool wf__is_null(struct fy_node *n)
     if (!fy_node_is_scalar(n) || fy_node_get_style(n) != FYNS_PLAIN)
         return false;
     size_t len = 0;
-    const char *s = fy_node_get_scalar(n, &len);
+    const char *s = wf__yscalar(n, &len);
     return len == 0 || (len == 1 && s[0] == '~') ||
            (len == 4 && memcmp(s, "null", 4) == 0);
 }
@@ -144,7 +149,7 @@ static const char *wf__str(wf__p *p, struct fy_node *n, const char *what)
         return NULL;
     }
     size_t len = 0;
-    const char *s = fy_node_get_scalar(n, &len);
+    const char *s = wf__yscalar(n, &len);
     char *d = wf__arena_strndup(p->a, s ? s : "", s ? len : 0);
     if (d == NULL)
         wf__oom(p);
@@ -161,7 +166,7 @@ static const char *wf__ostr(wf__p *p, struct fy_node *n, const char *what)
 
 static bool wf__bool(wf__p *p, struct fy_node *n, const char *what)
 {
-    const char *s = n && fy_node_is_scalar(n) ? fy_node_get_scalar0(n) : NULL;
+    const char *s = n && fy_node_is_scalar(n) ? wf__yscalar0(n) : NULL;
     if (s == NULL) {
         wf__perr(p, n, "%s: expected true or false", what);
         return false;
@@ -434,7 +439,7 @@ static int wf__parse_art(wf__p *p, struct fy_node *n, wf__art *ar, int ctx,
         } else if (!strcmp(k, "raw")) {
             if (!wf__is_map(p, v, "raw"))
                 return p->rv;
-            struct fy_node *d = fy_node_mapping_lookup_by_string(v, "data", -1);
+            struct fy_node *d = wf__ylookup(v, "data");
             if (d == NULL)
                 return wf__perr(p, v, "raw: 'data' is required");
             ar->raw = wf__str(p, d, "raw.data");
@@ -645,7 +650,7 @@ static int wf__parse_retry(wf__p *p, struct fy_node *n, wf__retry **out)
         char *end = NULL;
         long long lv = strtoll(r->limit, &end, 10);
         if (end == r->limit || *end != '\0' || lv < 0)
-            return wf__perr(p, fy_node_mapping_lookup_by_string(n, "limit", -1),
+            return wf__perr(p, wf__ylookup(n, "limit"),
                             "retryStrategy.limit: expected a non-negative "
                             "integer, got '%s'", r->limit);
     }
@@ -842,7 +847,7 @@ static int wf__parse_container(wf__p *p, struct fy_node *n, wf__tmpl *t,
             struct fy_node *v = fy_node_pair_value(pr);
             if (k == NULL)
                 return wf__perr(p, kn, "%s: expected string keys", what);
-            if (pass == 1 && fy_node_mapping_lookup_by_string(n, k, -1))
+            if (pass == 1 && wf__ylookup(n, k))
                 continue; /* the template's own field wins */
             if (!strcmp(k, "image")) {
                 t->image = wf__ostr(p, v, "image");
@@ -1392,7 +1397,7 @@ static int wf__parse_dag(wf__p *p, struct fy_node *n, wf__tmpl *t)
             struct fy_node *d;
             bool first = true;
             while ((d = fy_node_sequence_iterate(depn[i], &i2)) != NULL) {
-                const char *dn = fy_node_is_scalar(d) ? fy_node_get_scalar0(d)
+                const char *dn = fy_node_is_scalar(d) ? wf__yscalar0(d)
                                                       : NULL;
                 if (dn == NULL) {
                     cl_buf_free(&src);
@@ -1630,8 +1635,7 @@ static int wf__tmpl_field(wf__p *p, wf__tmpl *t, const char *k,
     } else if (!strcmp(k, "container") || !strcmp(k, "script")) {
         bool script = k[0] == 's';
         struct fy_node *dflt = p->defaults
-                                   ? fy_node_mapping_lookup_by_string(
-                                         p->defaults, k, -1)
+                                   ? wf__ylookup(p->defaults, k)
                                    : NULL;
         if (dflt == v)
             dflt = NULL;
@@ -1693,11 +1697,11 @@ static int wf__tmpl_field(wf__p *p, wf__tmpl *t, const char *k,
             } else if (k2 != NULL && !strcmp(k2, "cache")) {
                 struct fy_node *cm =
                     fy_node_is_mapping(v2)
-                        ? fy_node_mapping_lookup_by_string(v2, "configMap", -1)
+                        ? wf__ylookup(v2, "configMap")
                         : NULL;
                 struct fy_node *nm =
                     cm && fy_node_is_mapping(cm)
-                        ? fy_node_mapping_lookup_by_string(cm, "name", -1)
+                        ? wf__ylookup(cm, "name")
                         : NULL;
                 if (nm == NULL)
                     return wf__perr(p, v2, "memoize.cache: expected "
@@ -1767,7 +1771,7 @@ static int wf__parse_tmpl_body(wf__p *p, struct fy_node *n, wf__tmpl *t,
     t->kind = WF__T_CONTAINER;
     int kinds = 0;
     if (!is_inline) {
-        struct fy_node *nm = fy_node_mapping_lookup_by_string(n, "name", -1);
+        struct fy_node *nm = wf__ylookup(n, "name");
         if (nm == NULL)
             return wf__perr(p, n, "template: 'name' is required");
         t->name = wf__str(p, nm, "template name");
@@ -1787,7 +1791,7 @@ static int wf__parse_tmpl_body(wf__p *p, struct fy_node *n, wf__tmpl *t,
             if (k == NULL)
                 return wf__perr(p, kn, "template: expected string keys");
             if (pass == 1) {
-                if (fy_node_mapping_lookup_by_string(n, k, -1) != NULL)
+                if (wf__ylookup(n, k) != NULL)
                     continue;
                 /* the kind of a template is its own */
                 if (!strcmp(k, "container") || !strcmp(k, "script") ||
@@ -2051,8 +2055,7 @@ static int wf__parse_spec(wf__p *p, struct fy_node *spec)
     struct fy_node *templates = NULL;
     if (!wf__is_map(p, spec, "spec"))
         return p->rv;
-    p->defaults = fy_node_mapping_lookup_by_string(spec, "templateDefaults",
-                                                   -1);
+    p->defaults = wf__ylookup(spec, "templateDefaults");
     if (p->defaults != NULL && !wf__is_null(p->defaults) &&
         !wf__is_map(p, p->defaults, "templateDefaults"))
         return p->rv;
@@ -2110,9 +2113,9 @@ static int wf__parse_spec(wf__p *p, struct fy_node *spec)
                                   &s->ttl_after_failure_s};
                 for (int i = 0; i < 3; i++) {
                     struct fy_node *x =
-                        fy_node_mapping_lookup_by_string(v, names[i], -1);
+                        wf__ylookup(v, names[i]);
                     const char *xs = x && fy_node_is_scalar(x)
-                                         ? fy_node_get_scalar0(x)
+                                         ? wf__yscalar0(x)
                                          : NULL;
                     if (xs != NULL)
                         *dst[i] = strtoll(xs, NULL, 10);
@@ -2122,7 +2125,7 @@ static int wf__parse_spec(wf__p *p, struct fy_node *spec)
             wf__pwarn(p, kn, k);
             struct fy_node *lf =
                 fy_node_is_mapping(v)
-                    ? fy_node_mapping_lookup_by_string(v, "labelsFrom", -1)
+                    ? wf__ylookup(v, "labelsFrom")
                     : NULL;
             if (lf != NULL && fy_node_is_mapping(lf)) {
                 s->labels_from = wf__yaml_to_json(lf);
@@ -2238,8 +2241,7 @@ static int wf__parse_spec(wf__p *p, struct fy_node *spec)
                             s->on_exit->template_name);
     }
     if (s->entrypoint != NULL && wf__spec_find_tmpl(s, s->entrypoint) == NULL)
-        return wf__perr(p, fy_node_mapping_lookup_by_string(spec, "entrypoint",
-                                                            -1),
+        return wf__perr(p, wf__ylookup(spec, "entrypoint"),
                         "entrypoint template '%s' not found", s->entrypoint);
     const char *ints[] = {s->parallelism, s->active_deadline, s->priority};
     const char *names[] = {"parallelism", "activeDeadlineSeconds", "priority"};
@@ -2249,8 +2251,7 @@ static int wf__parse_spec(wf__p *p, struct fy_node *spec)
         char *end = NULL;
         long long v = strtoll(ints[i], &end, 10);
         if (end == ints[i] || *end != '\0' || (i < 2 && v < 0))
-            return wf__perr(p, fy_node_mapping_lookup_by_string(spec, names[i],
-                                                                -1),
+            return wf__perr(p, wf__ylookup(spec, names[i]),
                             "spec.%s: expected an integer, got '%s'",
                             names[i], ints[i]);
     }
@@ -2288,14 +2289,13 @@ static int wf__parse_doc(wf__p *p, struct fy_node *root)
     if (p->rv != 0)
         return p->rv;
     if (kind == NULL || strcmp(kind, "Workflow") != 0) {
-        struct fy_node *kn = fy_node_mapping_lookup_by_string(root, "kind", -1);
+        struct fy_node *kn = wf__ylookup(root, "kind");
         return wf__perr(p, kn ? kn : root,
                         "kind: expected Workflow, got '%s'",
                         kind ? kind : "(none)");
     }
     if (api == NULL || strncmp(api, "argoproj.io/", 12) != 0) {
-        struct fy_node *an = fy_node_mapping_lookup_by_string(root,
-                                                              "apiVersion", -1);
+        struct fy_node *an = wf__ylookup(root, "apiVersion");
         return wf__perr(p, an ? an : root,
                         "apiVersion: expected argoproj.io/v1alpha1, got '%s'",
                         api ? api : "(none)");
@@ -2329,9 +2329,10 @@ static int wf__parse_doc(wf__p *p, struct fy_node *root)
             json_object_foreach(j, jk, jv)
             {
                 if (!json_is_string(jv)) {
+                    wf__perr(p, v, "metadata.%s: values must be strings "
+                                   "(quote '%s')", k, jk);
                     json_decref(j);
-                    return wf__perr(p, v, "metadata.%s: values must be "
-                                          "strings (quote '%s')", k, jk);
+                    return p->rv;
                 }
             }
             if (k[0] == 'l') {

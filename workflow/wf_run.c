@@ -2780,7 +2780,8 @@ static void wf__node_done(wf_run *r, uint32_t n)
             wf__ctx c;
             wf__ctx_init(&c, r);
             c.exit_ctx = true;
-            r->onexit = wf__spawn(r, name, 0, WF_NONE, WF_NONE,
+            r->onexit = r->nnodes; /* it may finish inside wf__spawn */
+            wf__spawn(r, name, 0, WF_NONE, WF_NONE,
                                   s->on_exit->tmpl, NULL, WF_NONE, WF_NONE,
                                   NULL, &c, &s->on_exit->args,
                                   WF__F_EXIT_CTX | WF__F_ONEXIT_ROOT |
@@ -3042,8 +3043,12 @@ static void wf__start_root(wf_run *r)
     args.narts = r->spec->narts;
     wf__ctx c;
     wf__ctx_init(&c, r);
-    r->root = wf__spawn(r, r->name, 0, WF_NONE, WF_NONE, t, NULL, WF_NONE,
-                        WF_NONE, NULL, &c, &args, 0);
+    /* the index the root gets: it may finish inside wf__spawn already */
+    r->root = r->nnodes;
+    uint32_t n = wf__spawn(r, r->name, 0, WF_NONE, WF_NONE, t, NULL, WF_NONE,
+                           WF_NONE, NULL, &c, &args, 0);
+    if (n == WF_NONE)
+        r->root = WF_NONE;
     wf__ctx_fini(&c);
 }
 
@@ -3303,6 +3308,8 @@ int wf_run_step_exited(wf_run *r, uint32_t node, const wf_step_result *res,
     if (nd->host == NULL && res->memo_from == NULL)
         nd->host = NULL;
     const char *m = msg ? wf__rstrdup(r, msg) : NULL;
+    if (m == NULL && nd->lost > 0)
+        m = nd->message; /* keep counting the reschedules */
     wf__fulfill(r, node, phase, m);
     return wf__api_leave(r);
 }

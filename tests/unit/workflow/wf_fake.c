@@ -12,6 +12,25 @@
 
 #include <cmocka.h>
 
+/* The fake allocates with libc directly: tests that inject allocation
+ * faults through cl_heap aim them at the engine only. */
+#define cl_malloc malloc
+#define cl_calloc calloc
+#define cl_realloc realloc
+#define cl_free free
+#define cl_strdup fake_strdup
+#define cl_strndup fake_strndup
+
+static char *fake_strdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static char *fake_strndup(const char *s, size_t n)
+{
+    return s ? strndup(s, n) : NULL;
+}
+
 #define FAKE_T0 1767225600000LL /* 2026-01-01T00:00:00Z */
 
 wf_spec *fake_parse(const char *yaml)
@@ -420,8 +439,10 @@ void fake_pump(fake *f)
 bool fake_run(fake *f, int64_t limit_ms)
 {
     int64_t start = f->now;
-    if (wf_run_start(f->run, f->now) != 0)
-        return false;
+    if (wf_run_started_at(f->run) == 0) {
+        if (wf_run_start(f->run, f->now) != 0)
+            return false;
+    }
     fake_pump(f);
     while (!f->done) {
         int64_t next = wf_run_next_timer(f->run);
@@ -576,10 +597,18 @@ void fake_policy_echo(void *ud, const wf_task *t, fake_outcome *o)
     const char *a0 = t->ncommand > 0 ? t->command[0] : "";
     const char *base = strrchr(a0, '/') ? strrchr(a0, '/') + 1 : a0;
     if (!strcmp(base, "echo")) {
-        cl_buf b = CL_BUF_INIT;
+        size_t len = 1;
         for (size_t i = 1; i < t->ncommand; i++)
-            cl_buf_printf(&b, "%s%s", i > 1 ? " " : "", t->command[i]);
-        o->out = cl_buf_steal(&b, NULL);
+            len += strlen(t->command[i]) + 1;
+        o->out = malloc(len);
+        if (o->out != NULL) {
+            o->out[0] = '\0';
+            for (size_t i = 1; i < t->ncommand; i++) {
+                if (i > 1)
+                    strcat(o->out, " ");
+                strcat(o->out, t->command[i]);
+            }
+        }
     } else if (!strcmp(base, "sleep") && t->ncommand > 1) {
         o->duration_ms = fake_sleep_ms(t->command[1]);
     } else if (!strcmp(base, "argosay")) {
