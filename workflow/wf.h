@@ -294,6 +294,12 @@ json_t *wf_run_status_json(const wf_run *r, int64_t now);
 
 /* ---- additions to the original contract --------------------------------- */
 
+/* wf_spec_ttl_seconds - spec.ttlStrategy for a run that ended in `final`:
+ * secondsAfterSuccess / secondsAfterFailure, else secondsAfterCompletion;
+ * -1 when none applies. The coordinator deletes the record that long after
+ * the run finished (Argo's TTL controller). */
+int64_t wf_spec_ttl_seconds(const wf_spec *s, enum wf_phase final);
+
 /* wf_run_node_name - the Argo node name of `node` ("wf[0].step"), or NULL
  * for an index out of range. Valid until the next call into the run. */
 const char *wf_run_node_name(const wf_run *r, uint32_t node);

@@ -2375,6 +2375,8 @@ int wf_parse(const char *text, size_t len, const char *filename,
         return CL_ENOMEM;
     }
     s->refs = 1;
+    s->ttl_after_completion_s = s->ttl_after_success_s =
+        s->ttl_after_failure_s = -1;
     wf__arena_init(&s->arena);
     s->keep = json_array();
     if (s->keep == NULL) {
@@ -2483,6 +2485,19 @@ json_t *wf_spec_labels(const wf_spec *s)
 json_t *wf_spec_annotations(const wf_spec *s)
 {
     return s->annotations;
+}
+
+int64_t wf_spec_ttl_seconds(const wf_spec *s, enum wf_phase final)
+{
+    int64_t v = -1;
+    if (final == WF_SUCCEEDED && s->ttl_after_success_s >= 0)
+        v = s->ttl_after_success_s;
+    else if ((final == WF_FAILED || final == WF_ERROR) &&
+             s->ttl_after_failure_s >= 0)
+        v = s->ttl_after_failure_s;
+    else if (s->ttl_after_completion_s >= 0)
+        v = s->ttl_after_completion_s;
+    return v;
 }
 
 size_t wf_spec_nparams(const wf_spec *s)

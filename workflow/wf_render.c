@@ -326,7 +326,10 @@ static void wf__render_node(wf__rctx *c, uint32_t i, int depth,
 
 static void wf__header(cl_buf *out, const char *k, const char *v)
 {
-    cl_buf_printf(out, "%-20s %s\n", k, v);
+    if (v[0] == '\0')
+        cl_buf_printf(out, "%s\n", k);
+    else
+        cl_buf_printf(out, "%-20s %s\n", k, v);
 }
 
 void wf_render_tree(json_t *status, int64_t now, cl_buf *out, unsigned flags)

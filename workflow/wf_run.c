@@ -2463,6 +2463,29 @@ static int wf__build_task(wf_run *r, uint32_t n, wf__arena *a, wf_task *k,
     }
     k->requests = wf__tb_kvs(&tb, &t->requests, &k->nrequests);
     k->limits = wf__tb_kvs(&tb, &t->limits, &k->nlimits);
+    /* Kubernetes: a resource with a limit and no request requests its
+     * limit (extended resources such as nvidia.com/gpu are given so) */
+    if (k->nlimits > 0 && tb.rv == 0) {
+        wf_kv *req = wf__arena_alloc(a, sizeof(wf_kv) *
+                                            (k->nrequests + k->nlimits));
+        if (req == NULL) {
+            tb.rv = CL_ENOMEM;
+            goto out;
+        }
+        size_t nr = 0;
+        for (size_t i = 0; i < k->nrequests; i++)
+            req[nr++] = k->requests[i];
+        for (size_t i = 0; i < k->nlimits; i++) {
+            bool have = false;
+            for (size_t j = 0; j < k->nrequests; j++)
+                have = have || !strcmp(k->requests[j].name,
+                                       k->limits[i].name);
+            if (!have)
+                req[nr++] = k->limits[i];
+        }
+        k->requests = req;
+        k->nrequests = nr;
+    }
     /* nodeSelector: the template's, then the workflow's for other keys */
     {
         const wf__kvl *tl = &t->node_selector, *sl = &r->spec->node_selector;
