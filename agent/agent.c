@@ -3,10 +3,12 @@
 #include "agent/agent_int.h"
 
 #include "common/cl_heap.h"
+#include "placement/place.h"
 #include "common/cl_log.h"
 #include "common/cl_time.h"
 
 #include <ctype.h>
+#include <sched.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -14,7 +16,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysinfo.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -49,21 +50,55 @@ int agent__send(agent *a, Couler__MsgType type, const ProtobufCMessage *m)
     return rv;
 }
 
-static void fill_summary(agent *a)
+/* The node's resource model: the live machine from hwloc, or the machine
+ * an hwloc XML export describes (--topology). It goes to the coordinator
+ * packed, with a summary for listings. */
+static int load_model(agent *a, cl_errmsg *err)
 {
+    place_model *m = NULL;
+    int rv = a->topology ? place_model_load_xml(a->topology, &m, err)
+                         : place_model_load_live(&m, err);
+    if (rv != 0) {
+        cl_errmsg_wrap(err, "resource model");
+        return rv;
+    }
     Couler__NodeSummary *s = &a->summary;
     couler__node_summary__init(s);
     if (gethostname(a->summary_host, sizeof(a->summary_host) - 1) != 0)
         snprintf(a->summary_host, sizeof(a->summary_host), "unknown");
+    if (a->topology && m->hostname && m->hostname[0])
+        snprintf(a->summary_host, sizeof(a->summary_host), "%s",
+                 m->hostname);
     s->hostname = a->summary_host;
-    long pus = sysconf(_SC_NPROCESSORS_ONLN);
-    s->pus = pus > 0 ? (uint32_t)pus : 1;
-    s->cores = s->pus;
-    s->packages = 1;
-    s->numa_nodes = 1;
-    struct sysinfo si;
-    if (sysinfo(&si) == 0)
-        s->memory_bytes = (uint64_t)si.totalram * si.mem_unit;
+    s->packages = m->npackages;
+    s->numa_nodes = m->nnuma;
+    s->cores = m->ncores;
+    s->pus = m->npus;
+    s->memory_bytes = m->memory;
+    s->gpus = m->ngpus;
+    s->pretended = a->topology != NULL;
+    s->n_gpu_models = m->ngpus;
+    s->gpu_models = cl_calloc(m->ngpus + 1, sizeof(char *));
+    for (uint32_t i = 0; s->gpu_models && i < m->ngpus; i++)
+        s->gpu_models[i] = cl_strdup(m->gpus[i].model);
+    rv = place_model_pack(m, &a->model, &a->model_len);
+    if (rv != 0) {
+        place_model_free(m);
+        cl_errmsg_set(err, "cannot encode the resource model: %s",
+                      cl_strerror(rv));
+        return rv;
+    }
+    if (a->topology) {
+        /* Bindings are computed for the machine we pretend to be; this
+         * one honours only the CPUs and NUMA nodes it really has. */
+        CL_INFO("pretending to be %s (%u packages, %u NUMA nodes, %u cores, "
+                "%u PUs, %u GPUs) from %s; step bindings are applied only "
+                "where this machine can honour them",
+                a->summary_host, m->npackages, m->nnuma, m->ncores, m->npus,
+                m->ngpus, a->topology);
+    }
+    place_model_free(m);
+    return 0;
 }
 
 /* couler-exec next to our own binary, unless configured. */
@@ -112,6 +147,25 @@ static int setup_sandbox(agent *a, cl_errmsg *err)
     }
     if (a->exec_path == NULL)
         return 0;
+    /* What bindings can use here: the CPUs we may run on, the NUMA nodes
+     * the kernel has online. */
+    cpu_set_t set;
+    agent_sb_cpus_zero(&a->real_cpus);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        for (unsigned i = 0; i < CPU_SETSIZE && i < AGENT_SB_MAX_CPUS; i++)
+            if (CPU_ISSET(i, &set))
+                agent_sb_cpus_set(&a->real_cpus, i);
+    agent_sb_cpus_zero(&a->real_mems);
+    char *online = NULL;
+    FILE *f = fopen("/sys/devices/system/node/online", "r");
+    char line[256];
+    if (f && fgets(line, sizeof(line), f))
+        online = line;
+    if (f)
+        fclose(f);
+    if (online == NULL ||
+        agent_sb_cpus_parse(online, &a->real_mems) != 0)
+        agent_sb_cpus_set(&a->real_mems, 0);
     /* One cgroup parent per agent, so agents sharing a machine (tests, or
      * several pretend nodes) never sweep each other's steps. */
     char parent[300];
@@ -372,9 +426,18 @@ int agent_new(uv_loop_t *loop, void *zctx, const agent_config *cfg,
     }
     if (a->cfg.heartbeat_ms == 0)
         a->cfg.heartbeat_ms = 1000;
-    fill_summary(a);
-    if (a->cfg.max_steps == 0)
-        a->cfg.max_steps = a->summary.pus;
+    int mrv = load_model(a, err);
+    if (mrv != 0) {
+        agent_close(a, NULL, NULL);
+        return mrv;
+    }
+    if (a->cfg.max_steps == 0) {
+        /* One step per PU of the real machine, at least. */
+        long real = sysconf(_SC_NPROCESSORS_ONLN);
+        a->cfg.max_steps = a->summary.pus > (uint32_t)(real > 0 ? real : 1)
+                               ? a->summary.pus
+                               : (unsigned)(real > 0 ? real : 1);
+    }
     uint8_t rnd[16];
     randombytes_buf(rnd, sizeof(rnd));
     for (int i = 0; i < 16; i++)
@@ -492,6 +555,10 @@ static void agent_free(agent *a)
     cl_free(a->binds);
     agent_sb_cg_close(a->cg);
     cl_free(a->model);
+    for (size_t i = 0; a->summary.gpu_models && i < a->summary.n_gpu_models;
+         i++)
+        cl_free(a->summary.gpu_models[i]);
+    cl_free(a->summary.gpu_models);
     void (*cb)(agent *, void *) = a->close_cb;
     void *data = a->close_data;
     cl_free(a);

@@ -740,6 +740,19 @@ static int stage_raw_inputs(agent_step *s, struct agent_sb_map *stages,
     return 0;
 }
 
+void agent__honour(const struct agent_sb_cpus *real, const char *list,
+                   char *out, size_t len)
+{
+    struct agent_sb_cpus want;
+    out[0] = '\0';
+    if (list == NULL || list[0] == '\0' ||
+        agent_sb_cpus_parse(list, &want) != 0)
+        return;
+    agent_sb_cpus_and(&want, &want, real);
+    if (agent_sb_cpus_format(&want, out, len) != 0)
+        out[0] = '\0';
+}
+
 static void sanitize_cg(const char *in, char *out, size_t len)
 {
     size_t i = 0;
@@ -762,9 +775,12 @@ static int make_group(agent *a, agent_step *s, cl_errmsg *em)
         return 0;
     const Couler__Binding *b = s->assign->binding;
     struct agent_sb_limits lim = {0};
+    char cpus[1024], mems[256];
     if (b) {
-        lim.cpus = b->cpus[0] ? b->cpus : NULL;
-        lim.mems = b->mems[0] ? b->mems : NULL;
+        agent__honour(&a->real_cpus, b->cpus, cpus, sizeof(cpus));
+        agent__honour(&a->real_mems, b->mems, mems, sizeof(mems));
+        lim.cpus = cpus[0] ? cpus : NULL;
+        lim.mems = mems[0] ? mems : NULL;
         lim.cpu_millis = b->cpu_milli;
         lim.mem_bytes = b->memory_limit;
     }
@@ -1008,8 +1024,13 @@ static void launch_step(agent_step *s)
             as->working_dir && as->working_dir[0] ? as->working_dir : "/";
         if (s->group)
             spec.n_cgroups = agent_sb_group_paths(s->group, &spec.cgroups);
-        if (as->binding && as->binding->cpus[0])
-            spec.cpus = as->binding->cpus;
+        char honoured[1024];
+        if (as->binding && as->binding->cpus[0]) {
+            agent__honour(&a->real_cpus, as->binding->cpus, honoured,
+                          sizeof(honoured));
+            if (honoured[0])
+                spec.cpus = honoured;
+        }
         spec.require_isolation = a->cfg.isolation == 1;
         spec.argv = cmd;
         spec.argc = argc;

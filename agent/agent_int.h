@@ -107,6 +107,8 @@ struct agent {
     char **labels;
     char **binds;      /* host paths shared read-write into every step */
     struct agent_sb_cg *cg; /* step cgroups, or NULL when unavailable */
+    struct agent_sb_cpus real_cpus; /* what this machine can honour */
+    struct agent_sb_cpus real_mems;
     char boot_id[40];
     uint64_t next_req;
 
@@ -154,6 +156,10 @@ int agent__art_import_outputs(agent *a, agent_step *s,
 
 /* agent_exec.c */
 void agent__step_maybe_free(agent_step *s);
+/* The part of a CPU or NUMA list this machine has, as a list ("" when
+ * none of it). */
+void agent__honour(const struct agent_sb_cpus *real, const char *list,
+                   char *out, size_t len);
 int agent__step_start(agent *a, Couler__StepAssign *assign);
 void agent__step_cancel(agent *a, agent_step *s, const char *reason);
 void agent__step_ack(agent *a, agent_step *s);

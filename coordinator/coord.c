@@ -144,6 +144,7 @@ static void on_register(coord *c, const char *id, Couler__AgentRegister *reg)
     ag->reg = reg;
     ag->state = COORD_AGENT_READY;
     ag->last_seen = cl_now_ms();
+    coord__place_agent_up(c, ag);
     ack.accepted = true;
     coord__send_agent(c, id, COULER__MSG_TYPE__MSG_REGISTER_ACK, &ack.base);
     for (size_t i = 0; i < ack.n_known; i++)
@@ -198,8 +199,11 @@ static void on_agent_message(cl_zsock *zs, const cl_zframes *f)
         return;
     }
     ag->last_seen = cl_now_ms();
-    if (ag->state == COORD_AGENT_NOT_READY)
+    if (ag->state == COORD_AGENT_NOT_READY) {
         ag->state = COORD_AGENT_READY;
+        coord__place_agent_state(c, ag, true);
+        coord__schedule(c);
+    }
     switch (type) {
     case COULER__MSG_TYPE__MSG_HEARTBEAT: {
         Couler__Heartbeat hb = COULER__HEARTBEAT__INIT;
@@ -384,12 +388,12 @@ static const char *agent_state_name(enum coord_agent_state s)
 static void handle_nodes(coord *c, const cl_zframes *f, uint64_t rid,
                          Couler__NodesRequest *req)
 {
-    (void)req;
     size_t n = HASH_COUNT(c->agents);
+    cl_buf *texts = cl_calloc(n + 1, sizeof(*texts));
     Couler__NodeInfo *items = cl_calloc(n + 1, sizeof(*items));
     Couler__NodeInfo **ptrs = cl_calloc(n + 1, sizeof(*ptrs));
     char ***running = cl_calloc(n + 1, sizeof(char **));
-    if (!items || !ptrs || !running) {
+    if (!items || !ptrs || !running || !texts) {
         reply_error(c, f, rid, CL_ENOMEM, NULL);
         goto out;
     }
@@ -405,6 +409,11 @@ static void handle_nodes(coord *c, const cl_zframes *f, uint64_t rid,
         if (ag->reg) {
             ni->labels = ag->reg->labels;
             ni->n_labels = ag->reg->n_labels;
+        }
+        if (req->wide) {
+            cl_buf_init(&texts[k]);
+            coord__place_describe(c, ag->id, &texts[k]);
+            ni->model_text = texts[k].data ? texts[k].data : "";
         }
         size_t cnt = 0;
         for (coord_attempt *a = c->attempts; a; a = a->hh.next)
@@ -440,6 +449,9 @@ out:
         cl_free(running[i]);
     }
     cl_free(running);
+    for (size_t i = 0; texts && i < n; i++)
+        cl_buf_free(&texts[i]);
+    cl_free(texts);
     cl_free(items);
     cl_free(ptrs);
 }
@@ -557,7 +569,6 @@ int coord_new(uv_loop_t *loop, const coord_config *cfg, coord **out,
     c->cfg.data_dir = c->data_dir;
     c->cfg.listen = c->listen;
     c->cfg.agent_listen = c->agent_listen;
-    c->cfg.agent_topology = NULL;
     c->zctx = zmq_ctx_new();
     *out = c;
     return 0;
@@ -626,6 +637,10 @@ int coord_start(coord *c, cl_errmsg *err)
     }
     c->open_handles += 2;
     c->started_mono = cl_now_ms();
+    if ((rv = coord__place_init(c)) != 0) {
+        cl_errmsg_set(err, "placement: %s", cl_strerror(rv));
+        return rv;
+    }
     rv = coord__load(c, err);
     if (rv != 0) {
         cl_errmsg_wrap(err, "loading the state store");
@@ -669,6 +684,7 @@ int coord_start(coord *c, cl_errmsg *err)
 static void finish_close(coord *c)
 {
     coord__free_all(c);
+    coord__place_free(c);
     coord_store_close(c->store);
     if (c->client_sock)
         zmq_close(c->client_sock);

@@ -31,7 +31,9 @@ typedef struct coord_config {
     unsigned agent_timeout_ms;  /* silence after which an agent is lost
                                    and its steps run elsewhere (0: 10000) */
     unsigned heartbeat_ms;      /* expected agent heartbeat (0: 1000) */
-    bool embedded_agent;        /* run an agent in this process */
+    bool embedded_agent;        /* run an agent in this process; the
+                                   agent_* strings below are borrowed and
+                                   must outlive the coordinator */
     const char *agent_topology; /* embedded agent: hwloc XML to pretend */
     unsigned agent_max_steps;   /* embedded agent: 0 = one per PU */
     const char **agent_binds;   /* embedded agent: paths shared into steps */

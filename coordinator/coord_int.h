@@ -6,9 +6,11 @@
 #include "cache/cache.h"
 #include "common/cl_buf.h"
 #include "common/cl_envelope.h"
+#include "common/cl_rng.h"
 #include "common/cl_zsock.h"
 #include "coordinator/coord.h"
 #include "coordinator/coord_store.h"
+#include "placement/place.h"
 #include "workflow/wf.h"
 
 #include <stdbool.h>
@@ -29,6 +31,7 @@ enum coord_agent_state {
 };
 
 typedef struct coord_wf coord_wf;
+typedef struct coord_req coord_req; /* a step's placement request */
 
 /* One run of one step on one agent. Its id "<uid>.<node id>.<seq>" names it
  * on the wire; a step rescheduled after a node loss, or rerun by `retry`,
@@ -52,6 +55,9 @@ typedef struct coord_attempt {
     struct coord_attempt *prev, *next; /* run queue (utlist) */
     bool queued;
     bool has_inputs;  /* input artifacts: endpoints filled at send time */
+    coord_req *req;   /* what it asks for (owned), NULL when unknown */
+    place_binding binding; /* where it runs (owned); kept after release */
+    bool bound;       /* binding committed in the cluster view */
 } coord_attempt;
 
 /* The latest attempt of each step, by "<uid>.<node id>". */
@@ -72,6 +78,7 @@ typedef struct coord_replay_item {
     bool kill;
     bool has_inputs;
     char *kill_reason;
+    coord_req *req;
     UT_hash_handle hh;
 } coord_replay_item;
 
@@ -136,6 +143,8 @@ struct coord {
     coord_pending *pending_head, *pending_tail;
     bool processing;
     agent *emb;
+    place_cluster *pc;
+    cl_rng rng;
 
     uint64_t next_req;
     /* counters (STATS) */
@@ -181,5 +190,19 @@ void coord__logs_reply_free(Couler__LogsReply *reply);
 void coord__free_all(coord *c);
 const char *coord__wf_phase(const coord_wf *w);
 int coord__task_key(const wf_task *t, cache_key *out);
+
+/* coord_place.c: placement */
+int coord__place_init(coord *c);
+void coord__place_free(coord *c);
+int coord__req_from_task(const wf_task *t, coord_req **out, cl_errmsg *err);
+void coord__req_free(coord_req *q);
+uint32_t coord__req_gang(const coord_req *q);
+void coord__place_agent_up(coord *c, coord_agent *ag);
+void coord__place_agent_state(coord *c, coord_agent *ag, bool ready);
+int coord__place_try(coord *c, coord_attempt *a, cl_errmsg *err);
+void coord__place_release(coord *c, coord_attempt *a);
+int coord__binding_field(const place_binding *b, uint8_t **out, size_t *len);
+json_t *coord__binding_json(const place_binding *b);
+void coord__place_describe(coord *c, const char *node, cl_buf *out);
 
 #endif

@@ -25,6 +25,9 @@
 #include <utlist.h>
 
 static void process_pending(coord *c);
+static void agent_load_changed(coord *c, coord_agent *ag);
+static void synth_exit(coord *c, coord_wf *w, coord_attempt *a,
+                       enum wf_phase phase, const char *message);
 static void drain_actions(coord *c, coord_wf *w);
 static void finish_replay(coord *c, coord_wf *w);
 
@@ -73,15 +76,24 @@ static void attempt_put(coord_batch *b, const coord_attempt *a)
     r.created = a->queued_at;
     r.seq = a->seq;
     r.display_name = a->display ? a->display : "";
+    uint8_t *bbuf = NULL;
+    size_t blen = 0;
+    if (a->bound && place_binding_pack(&a->binding, &bbuf, &blen) == 0) {
+        r.binding.data = bbuf;
+        r.binding.len = blen;
+    }
     size_t len = couler__attempt_record__get_packed_size(&r);
     uint8_t *buf = cl_malloc(len ? len : 1);
-    if (buf == NULL)
+    if (buf == NULL) {
+        cl_free(bbuf);
         return;
+    }
     couler__attempt_record__pack(&r, buf);
     char key[512];
     snprintf(key, sizeof(key), "a/%s", a->id);
     coord_batch_put(b, key, buf, len);
     cl_free(buf);
+    cl_free(bbuf);
 }
 
 static char *make_uid(void)
@@ -176,6 +188,8 @@ static void attempt_free(coord *c, coord_attempt *a)
     cl_free(a->display);
     cl_free(a->agent);
     cl_free(a->assign);
+    coord__req_free(a->req);
+    place_binding_free(&a->binding);
     cl_free(a);
 }
 
@@ -592,12 +606,32 @@ static int apply_event(coord *c, coord_wf *w, const Couler__EngineEvent *ev)
 
 /* ---- finishing -------------------------------------------------------------*/
 
+/* Each step node of a status shows where it ran: field `binding`. */
+static void add_bindings(coord *c, coord_wf *w, json_t *st)
+{
+    json_t *nodes = json_object_get(json_object_get(st, "status"), "nodes");
+    const char *id;
+    json_t *n;
+    json_object_foreach(nodes, id, n)
+    {
+        char key[512];
+        snprintf(key, sizeof(key), "%s.%s", w->rec->uid, id);
+        coord_attempt *a = latest_attempt(c, key);
+        if (a == NULL || a->binding.node_id == NULL)
+            continue;
+        json_t *b = coord__binding_json(&a->binding);
+        if (b)
+            json_object_set_new(n, "binding", b);
+    }
+}
+
 char *coord__status_json(coord *c, coord_wf *w)
 {
-    (void)c;
     if (w->run == NULL)
         return cl_strdup(w->rec->final_status_json);
     json_t *j = wf_run_status_json(w->run, cl_wall_ms());
+    if (j)
+        add_bindings(c, w, j);
     if (j == NULL)
         return NULL;
     char *s = json_dumps(j, JSON_COMPACT);
@@ -629,6 +663,8 @@ static void finish_wf(coord *c, coord_wf *w)
 {
     update_summary(w);
     json_t *j = wf_run_status_json(w->run, cl_wall_ms());
+    if (j)
+        add_bindings(c, w, j);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     char prog[64] = "";
     if (j)
@@ -676,6 +712,7 @@ static coord_attempt *attempt_create(coord *c, coord_wf *w, uint32_t node,
         attempt_free(c, a);
         return NULL;
     }
+    place_binding_init(&a->binding);
     a->node = node;
     a->seq = seq;
     a->priority = priority;
@@ -736,6 +773,10 @@ static void handle_dispatch(coord *c, coord_wf *w, const wf_task *t)
         cl_free(it->assign);
         cl_free(it->node_id);
         cl_free(it->display);
+        coord__req_free(it->req);
+        it->req = NULL;
+        cl_errmsg rerr;
+        coord__req_from_task(t, &it->req, &rerr);
         it->has_inputs = t->ninputs > 0;
         it->assign = base;
         it->assign_len = len;
@@ -759,6 +800,9 @@ static void handle_dispatch(coord *c, coord_wf *w, const wf_task *t)
     }
     a->has_inputs = t->ninputs > 0;
     cl_free(base);
+    cl_errmsg rerr;
+    cl_errmsg_clear(&rerr);
+    int rrv = coord__req_from_task(t, &a->req, &rerr);
     coord_batch *b = coord_batch_new();
     if (b) {
         attempt_put(b, a);
@@ -769,8 +813,14 @@ static void handle_dispatch(coord *c, coord_wf *w, const wf_task *t)
         }
         coord_batch_free(b);
     }
-    queue_push(c, a);
     c->steps_dispatched++;
+    if (rrv != 0) {
+        /* A request no node could ever read (a bad quantity): the step
+         * fails at once, saying why. */
+        synth_exit(c, w, a, WF_ERROR, rerr.msg);
+        return;
+    }
+    queue_push(c, a);
 }
 
 /* Mark an attempt final and write it, as part of `b`. */
@@ -783,19 +833,22 @@ static void attempt_done(coord *c, coord_attempt *a, coord_batch *b)
                      a->state == COORD_ATT_STARTED)) {
         coord_agent *ag;
         HASH_FIND_STR(c->agents, a->agent, ag);
-        if (ag && ag->running > 0)
+        if (ag && ag->running > 0) {
             ag->running--;
+            agent_load_changed(c, ag);
+        }
     }
+    coord__place_release(c, a);
     a->state = COORD_ATT_DONE;
     attempt_put(b, a);
 }
 
 static void synth_exit(coord *c, coord_wf *w, coord_attempt *a,
-                       const char *message)
+                       enum wf_phase phase, const char *message)
 {
     Couler__StepExited ex = COULER__STEP_EXITED__INIT;
     ex.attempt_id = a->id;
-    ex.phase = WF_FAILED;
+    ex.phase = phase;
     ex.exit_code = -1;
     ex.message = (char *)message;
     ex.finished_at = cl_wall_ms();
@@ -833,7 +886,7 @@ static void handle_kill(coord *c, coord_wf *w, uint32_t node,
         return;
     const char *why = reason && reason[0] ? reason : "cancelled";
     if (a->state == COORD_ATT_QUEUED) {
-        synth_exit(c, w, a, why);
+        synth_exit(c, w, a, WF_FAILED, why);
         return;
     }
     Couler__StepCancel m = COULER__STEP_CANCEL__INIT;
@@ -1108,25 +1161,6 @@ static void process_pending(coord *c)
 
 /* ---- scheduling ------------------------------------------------------------*/
 
-static coord_agent *pick_agent(coord *c)
-{
-    coord_agent *best = NULL;
-    double best_load = 2.0;
-    for (coord_agent *ag = c->agents; ag; ag = ag->hh.next) {
-        if (ag->state != COORD_AGENT_READY || ag->reg == NULL)
-            continue;
-        unsigned cap = ag->reg->max_steps ? ag->reg->max_steps : 1;
-        if (ag->running >= cap)
-            continue;
-        double load = (double)ag->running / cap;
-        if (load < best_load) {
-            best = ag;
-            best_load = load;
-        }
-    }
-    return best;
-}
-
 /* Tell the agent where each input artifact can be fetched from: the
  * producing node's artifact endpoint, as that node registered it now. */
 static int assign_for_send(coord *c, const coord_attempt *a, uint8_t **out,
@@ -1169,44 +1203,117 @@ static int assign_for_send(coord *c, const coord_attempt *a, uint8_t **out,
     return *out ? 0 : CL_ENOMEM;
 }
 
+/* An agent takes no more steps than it said (max_steps); while full it is
+ * draining in the placement view. */
+static void agent_load_changed(coord *c, coord_agent *ag)
+{
+    if (ag->reg == NULL || ag->state != COORD_AGENT_READY)
+        return;
+    unsigned cap = ag->reg->max_steps ? ag->reg->max_steps : 1;
+    place_cluster_set_state(c->pc, ag->id,
+                            ag->running >= cap ? PLACE_NODE_DRAINING
+                                               : PLACE_NODE_READY);
+}
+
+/* Send a placed attempt to its node; false (binding released) when the
+ * node cannot be reached now. */
+static bool send_assign(coord *c, coord_attempt *a)
+{
+    coord_agent *ag;
+    HASH_FIND_STR(c->agents, a->binding.node_id, ag);
+    uint8_t *filled = NULL, *field = NULL, *msg = NULL;
+    size_t flen = 0, blen = 0;
+    if (a->has_inputs)
+        assign_for_send(c, a, &filled, &flen);
+    const uint8_t *base = filled ? filled : a->assign;
+    size_t len = filled ? flen : a->assign_len;
+    int rv = coord__binding_field(&a->binding, &field, &blen);
+    if (rv == 0) {
+        msg = cl_malloc(len + blen);
+        if (msg == NULL)
+            rv = CL_ENOMEM;
+        else {
+            memcpy(msg, base, len);
+            memcpy(msg + len, field, blen);
+        }
+    }
+    if (rv == 0 && ag != NULL)
+        rv = coord__send_agent_raw(c, ag->id,
+                                   COULER__MSG_TYPE__MSG_STEP_ASSIGN, msg,
+                                   len + blen);
+    cl_free(filled);
+    cl_free(field);
+    cl_free(msg);
+    if (rv != 0 || ag == NULL) {
+        CL_WARN("cannot reach agent %s (%s); its steps wait",
+                a->binding.node_id, cl_strerror(ag ? rv : CL_ENOENT));
+        if (ag) {
+            ag->state = COORD_AGENT_NOT_READY;
+            coord__place_agent_state(c, ag, false);
+        }
+        coord__place_release(c, a);
+        return false;
+    }
+    queue_remove(c, a);
+    a->state = COORD_ATT_ASSIGNED;
+    set_str(&a->agent, ag->id);
+    ag->running++;
+    agent_load_changed(c, ag);
+    coord_batch *b = coord_batch_new();
+    if (b) {
+        attempt_put(b, a);
+        cl_errmsg err;
+        if (coord_store_write(c->store, b, false, &err) != 0)
+            c->store_errors++;
+        coord_batch_free(b);
+    }
+    return true;
+}
+
+/* coord__schedule - place what waits, highest priority first, then oldest.
+ * A step that does not fit now is passed over for later ones of the same
+ * priority (backfill), never for lower ones. After a run of misses the
+ * pass stops: the cluster is full, and scanning a deep queue on every
+ * event would cost more than it finds. */
 void coord__schedule(coord *c)
 {
+    enum { MAX_MISSES = 64 };
+    unsigned misses = 0;
+    bool waiting = false;
+    int waiting_prio = 0;
     coord_attempt *a, *tmp;
     DL_FOREACH_SAFE(c->queue, a, tmp)
     {
-        coord_agent *ag = pick_agent(c);
-        if (ag == NULL)
-            return; /* every node is full: nothing later fits either */
-        uint8_t *filled = NULL;
-        size_t flen = 0;
-        if (a->has_inputs)
-            assign_for_send(c, a, &filled, &flen);
-        int rv = coord__send_agent_raw(
-            c, ag->id, COULER__MSG_TYPE__MSG_STEP_ASSIGN,
-            filled ? filled : a->assign, filled ? flen : a->assign_len);
-        cl_free(filled);
-        if (rv != 0) {
-            CL_WARN("cannot reach agent %s (%s); trying others", ag->id,
-                    cl_strerror(rv));
-            ag->state = COORD_AGENT_NOT_READY;
+        if (waiting && a->priority < waiting_prio)
+            break;
+        cl_errmsg err;
+        cl_errmsg_clear(&err);
+        int rv = coord__place_try(c, a, &err);
+        if (rv == CL_EAGAIN) {
+            if (!waiting) {
+                waiting = true;
+                waiting_prio = a->priority;
+            }
+            if (++misses >= MAX_MISSES)
+                break;
             continue;
         }
-        queue_remove(c, a);
-        a->state = COORD_ATT_ASSIGNED;
-        set_str(&a->agent, ag->id);
-        ag->running++;
-        /* Move the agent to the end so equals take turns. */
-        HASH_DEL(c->agents, ag);
-        HASH_ADD_KEYPTR(hh, c->agents, ag->id, strlen(ag->id), ag);
-        coord_batch *b = coord_batch_new();
-        if (b) {
-            attempt_put(b, a);
-            cl_errmsg err;
-            if (coord_store_write(c->store, b, false, &err) != 0)
-                c->store_errors++;
-            coord_batch_free(b);
+        if (rv != 0) {
+            /* It can never run in this cluster: say why on the step. */
+            coord_wf *w = coord__find_wf(c, a->wf_name);
+            queue_remove(c, a);
+            if (w != NULL && w->run != NULL) {
+                char msg[600];
+                snprintf(msg, sizeof(msg), "Unschedulable: %s", err.msg);
+                synth_exit(c, w, a, WF_ERROR, msg);
+            }
+            continue;
         }
+        misses = 0;
+        send_assign(c, a);
     }
+    if (c->pending_head && !c->processing)
+        process_pending(c);
 }
 
 /* ---- agent events ----------------------------------------------------------*/
@@ -1351,6 +1458,7 @@ void coord__agent_lost(coord *c, coord_agent *ag, const char *why)
 {
     CL_WARN("agent %s lost (%s); its steps run elsewhere", ag->id, why);
     ag->state = COORD_AGENT_LOST;
+    coord__place_agent_state(c, ag, false);
     coord_attempt *a, *tmp;
     HASH_ITER(hh, c->attempts, a, tmp)
     {
@@ -1433,6 +1541,7 @@ void coord__tick(coord *c)
         } else if (ag->state == COORD_AGENT_READY &&
                    quiet > 3 * (int64_t)hb) {
             ag->state = COORD_AGENT_NOT_READY;
+            coord__place_agent_state(c, ag, false);
         }
     }
     for (coord_wf *w = c->wfs; w; w = w->hh.next) {
@@ -1524,6 +1633,7 @@ static void wf_free(coord_wf *w)
         cl_free(it->node_id);
         cl_free(it->display);
         cl_free(it->kill_reason);
+        coord__req_free(it->req);
         cl_free(it);
     }
     if (w->rec)
@@ -1873,6 +1983,7 @@ static int replay_one(void *data, const char *key, size_t klen,
             cl_free(it->node_id);
             cl_free(it->display);
             cl_free(it->kill_reason);
+            coord__req_free(it->req);
             cl_free(it);
         }
     }
@@ -1953,8 +2064,12 @@ static void finish_replay(coord *c, coord_wf *w)
                 a->priority = it->priority;
                 a->has_inputs = it->has_inputs;
                 attempt_set_assign(a, it->assign, it->assign_len);
+                if (a->req == NULL) {
+                    a->req = it->req;
+                    it->req = NULL;
+                }
                 if (it->kill)
-                    synth_exit(c, w, a,
+                    synth_exit(c, w, a, WF_FAILED,
                                it->kill_reason ? it->kill_reason
                                                : "cancelled");
                 else if (a->state == COORD_ATT_QUEUED)
@@ -2009,6 +2124,12 @@ static int load_attempt(void *data, const char *key, size_t klen,
         if (a != NULL) {
             a->state = (enum coord_att_state)r->state;
             a->queued_at = r->created;
+            cl_errmsg berr;
+            if (r->binding.len > 0 &&
+                place_binding_unpack(r->binding.data, r->binding.len,
+                                     &a->binding, &berr) == 0)
+                a->bound = a->state == COORD_ATT_ASSIGNED ||
+                           a->state == COORD_ATT_STARTED;
             if (r->agent[0])
                 a->agent = cl_strdup(r->agent);
             /* How much of its log we hold: the end of its last chunk. */
