@@ -601,7 +601,7 @@ int wf_expr__split(wf_expr__ev *ev, const char *s, size_t len,
         rv = wf_expr__push(arr, json_stringn_nocheck(s + pos, len - pos),
                            ERR(ev));
     if (rv == 0)
-        rv = wf_expr__ev_budget(ev, 0, json_array_size(arr));
+        rv = wf_expr__ev_elems(ev, 0, json_array_size(arr));
     if (rv != 0) {
         json_decref(arr);
         return rv;
@@ -911,7 +911,7 @@ static int sub_array(wf_expr__ev *ev, const json_t *src, size_t from,
             arr, json_incref(json_array_get(src, rev ? to - 1 - (i - from) : i)),
             ERR(ev));
     if (rv == 0)
-        rv = wf_expr__ev_budget(ev, 0, to - from);
+        rv = wf_expr__ev_elems(ev, 0, to - from);
     if (rv != 0) {
         json_decref(arr);
         return rv;
@@ -1061,7 +1061,7 @@ static int b_concat(wf_expr__ev *ev, int col, json_t **args, size_t n,
                                ERR(ev));
     }
     if (rv == 0)
-        rv = wf_expr__ev_budget(ev, 0, json_array_size(arr));
+        rv = wf_expr__ev_elems(ev, 0, json_array_size(arr));
     if (rv != 0) {
         json_decref(arr);
         return rv;
@@ -1075,7 +1075,7 @@ static int flatten_into(wf_expr__ev *ev, json_t *dst, const json_t *src,
 {
     if (depth > WF_EXPR__MAX_JSON_DEPTH)
         return wf_expr__fail(ERR(ev), CL_EEXPR, 0, "array nested too deeply");
-    int rv = wf_expr__ev_budget(ev, 0, json_array_size(src));
+    int rv = wf_expr__ev_elems(ev, 0, json_array_size(src));
     for (size_t i = 0; i < json_array_size(src) && rv == 0; i++) {
         json_t *el = json_array_get(src, i);
         if (json_is_array(el))

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #define EVAL_MAX_DEPTH 1000       /* tree depth walked at once */
-#define EVAL_MAX_WORK (64u << 20) /* bytes and elements built or visited */
+#define EVAL_MAX_WORK (64u << 20) /* work units: bytes built, elements x16 */
 
 struct scope {
     json_t *elem; /* borrowed */
@@ -58,6 +58,13 @@ int wf_expr__ev_budget(wf_expr__ev *ev, int col, size_t n)
         return wf_expr__fail(ev->err, CL_EEXPR, col,
                              "evaluation exceeds its work limit");
     return 0;
+}
+
+int wf_expr__ev_elems(wf_expr__ev *ev, int col, size_t n)
+{
+    if (n > EVAL_MAX_WORK / WF_EXPR__ELEM_COST)
+        n = EVAL_MAX_WORK / WF_EXPR__ELEM_COST + 1;
+    return wf_expr__ev_budget(ev, col, n * WF_EXPR__ELEM_COST);
 }
 
 size_t wf_expr__ev_budget_left(const wf_expr__ev *ev)
@@ -327,7 +334,7 @@ static int eval_slice(wf_expr__ev *e, const wf_expr__node *n, json_t **out)
         rv = wf_expr__push(arr, json_incref(json_array_get(obj, (size_t)i)),
                            e->err);
     if (rv == 0)
-        rv = wf_expr__ev_budget(e, n->col, (size_t)(to - from));
+        rv = wf_expr__ev_elems(e, n->col, (size_t)(to - from));
     if (rv != 0)
         json_decref(arr);
     else
@@ -543,7 +550,7 @@ static int binary(wf_expr__ev *e, const wf_expr__node *n, json_t *a,
                                  WF_EXPR__MAX_ARRAY);
         }
         if (y >= x)
-            rv = wf_expr__ev_budget(e, col, (size_t)(y - x + 1));
+            rv = wf_expr__ev_elems(e, col, (size_t)(y - x + 1));
         for (int64_t i = x; i <= y && rv == 0; i++) {
             rv = wf_expr__push(arr, json_integer(i), e->err);
             if (i == INT64_MAX)
@@ -659,9 +666,12 @@ static int run_closure(wf_expr__ev *e, const wf_expr__node *c, json_t *elem,
         return wf_expr__fail(e->err, CL_EEXPR, c->col,
                              "closures ran more than %u times",
                              WF_EXPR__MAX_ITER);
+    int rv = wf_expr__ev_budget(e, c->col, 4);
+    if (rv != 0)
+        return rv;
     struct scope s = {elem, index, acc, e->scope};
     e->scope = &s;
-    int rv = eval(e, c->a, out);
+    rv = eval(e, c->a, out);
     e->scope = s.up;
     return rv;
 }
@@ -840,7 +850,7 @@ static int eval_cfn(wf_expr__ev *e, const wf_expr__node *n, json_t **out)
             }
         }
         if (rv == 0)
-            rv = wf_expr__ev_budget(e, n->col, len);
+            rv = wf_expr__ev_elems(e, n->col, len);
         break;
     case WF_EXPR__C_SUM: {
         int64_t si = 0;
@@ -910,7 +920,9 @@ static int eval_cfn(wf_expr__ev *e, const wf_expr__node *n, json_t **out)
                 const char *ks = kb.data ? kb.data : "";
                 json_t *g = json_object_getn(res, ks, kb.len);
                 if (g == NULL) {
-                    rv = wf_expr__array(&g, e->err);
+                    rv = wf_expr__ev_elems(e, n->col, 2);
+                    if (rv == 0)
+                        rv = wf_expr__array(&g, e->err);
                     if (rv == 0)
                         rv = wf_expr__put(res, ks, kb.len, g, e->err);
                 }

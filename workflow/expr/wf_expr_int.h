@@ -149,6 +149,10 @@ cl_errmsg *wf_expr__ev_err(wf_expr__ev *ev);
 /* wf_expr__ev_budget - charge n units of work (string bytes built, elements
  * copied); CL_EEXPR when the evaluation exceeds its budget. */
 int wf_expr__ev_budget(wf_expr__ev *ev, int col, size_t n);
+/* wf_expr__ev_elems - charge n elements created (each costs
+ * WF_EXPR__ELEM_COST units: an element is a heap object, a byte is not). */
+#define WF_EXPR__ELEM_COST 16u
+int wf_expr__ev_elems(wf_expr__ev *ev, int col, size_t n);
 /* wf_expr__ev_budget_left - work units still available. */
 size_t wf_expr__ev_budget_left(const wf_expr__ev *ev);
 

@@ -981,7 +981,7 @@ static int list_part(wf_expr__ev *ev, const json_t *src, size_t from,
     if (rv == 0 && post)
         rv = wf_expr__push(arr, json_incref(post), ERR(ev));
     if (rv == 0)
-        rv = wf_expr__ev_budget(ev, 0, to - from + 1);
+        rv = wf_expr__ev_elems(ev, 0, to - from + 1);
     if (rv != 0) {
         json_decref(arr);
         return rv;
@@ -1231,7 +1231,7 @@ static int int_range(wf_expr__ev *ev, int64_t a, int64_t b, int64_t step,
                                                        : 0 - k * astep))),
                            ERR(ev));
     if (rv == 0)
-        rv = wf_expr__ev_budget(ev, 0, json_array_size(arr));
+        rv = wf_expr__ev_elems(ev, 0, json_array_size(arr));
     if (rv != 0) {
         json_decref(arr);
         return rv;
@@ -1356,7 +1356,7 @@ static int dict_copy(wf_expr__ev *ev, const json_t *src, json_t **out)
     *out = json_copy((json_t *)src);
     if (*out == NULL)
         return wf_expr__fail(ERR(ev), CL_ENOMEM, 0, "out of memory");
-    return wf_expr__ev_budget(ev, 0, json_object_size(src));
+    return wf_expr__ev_elems(ev, 0, json_object_size(src));
 }
 
 FN(s_set)
@@ -1572,7 +1572,7 @@ static int regex_find(wf_expr__ev *ev, json_t *pat, json_t *s, int64_t max,
                            ERR(ev));
         pos = ov[1] > ov[0] ? ov[1] : ov[1] + 1;
         if (rv == 0)
-            rv = wf_expr__ev_budget(ev, 0, 1);
+            rv = wf_expr__ev_elems(ev, 0, 1);
     }
     wf_expr__re_free(re);
     if (first) {
