@@ -1342,6 +1342,7 @@ static void wf__pump_group(wf_run *r, uint32_t g)
         /* stopped early (stop, deadline or failFast) */
         f->u.g.total = f->u.g.ncreated;
         f->u.g.cs = f->u.g.nsteps;
+        f->stop_creating = true; /* marks the group as truncated */
     }
     if (f->u.g.ndone >= f->u.g.total)
         wf__group_finish(r, g);
@@ -1379,8 +1380,8 @@ static void wf__group_finish(wf_run *r, uint32_t g)
                 msg = wf__rprintf(r, "child '%s' failed", r->nodes[c].id);
             }
         }
-        if (f->u.g.ncreated < cnt && !wf__failed(phase) &&
-            r->stop != WF__RUNNING) {
+        if (f->stop_creating && !wf__failed(phase) &&
+            wf__stopping_for(r, g)) {
             phase = WF_FAILED;
             msg = r->stop_msg;
         }
@@ -1412,11 +1413,10 @@ static void wf__group_finish(wf_run *r, uint32_t g)
             }
         }
     }
-    if (f->u.g.ncreated < f->u.g.total || r->stop != WF__RUNNING) {
-        if (wf__stopping_for(r, g) && f->u.g.ncreated < f->u.g.total) {
-            wf__fulfill(r, g, WF_FAILED, r->stop_msg);
-            return;
-        }
+    if (f->stop_creating && wf__stopping_for(r, g)) {
+        /* children were left out by stop, terminate or the deadline */
+        wf__fulfill(r, g, WF_FAILED, r->stop_msg);
+        return;
     }
     wf__fulfill(r, g, WF_SUCCEEDED, NULL);
 }

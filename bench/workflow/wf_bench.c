@@ -1,6 +1,6 @@
 /* wf_bench.c - engine throughput and memory on large workflows.
  *
- *   wf_bench [-n STEPS] [-s wide|deep|fanout|steps|all] [-r REPEAT]
+ *   wf_bench [-n STEPS] [-s wide|deep|fanout|steps|all] [-r REPEAT] [-j]
  *
  * Builds the YAML of a workflow with STEPS leaf steps, parses it, then runs
  * it with every step completing instantly: each DISPATCH is answered with
@@ -12,7 +12,8 @@
  *   - RSS: the process's peak resident set (VmHWM) as a cross-check.
  * Shapes: wide (one root, N-2 parallel tasks, one sink that depends on all),
  * deep (a chain), fanout (withItems of N items), steps (a steps template
- * looping withSequence count N).
+ * looping withSequence count N). -j also times wf_run_status_json at the
+ * end of each run.
  */
 #include "workflow/wf.h"
 
@@ -30,6 +31,7 @@
 /* ---- counting heap ------------------------------------------------------- */
 
 static size_t g_live, g_peak, g_calls;
+static bool g_status;
 
 static void *cnt_malloc(void *d, size_t n)
 {
@@ -235,6 +237,15 @@ static int run_shape(const char *shape, long n, result *res)
         }
     }
     double t3 = cpu_s();
+    if (g_status) {
+        double a = cpu_s();
+        json_t *st = wf_run_status_json(r, now);
+        double b2 = cpu_s();
+        printf("  status JSON of %s: %.3f s, %zu nodes\n", shape, b2 - a,
+               json_object_size(json_object_get(json_object_get(st, "status"),
+                                                "nodes")));
+        json_decref(st);
+    }
     res->parse_s = t1 - t0;
     res->run_s = t3 - t2;
     res->events = events;
@@ -258,9 +269,11 @@ int main(int argc, char **argv)
             shape = argv[++i];
         else if (!strcmp(argv[i], "-r") && i + 1 < argc)
             repeat = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-j"))
+            g_status = true;
         else {
             fprintf(stderr, "usage: %s [-n STEPS] [-s wide|deep|fanout|steps|"
-                            "all] [-r REPEAT]\n",
+                            "all] [-r REPEAT] [-j]\n",
                     argv[0]);
             return 2;
         }
