@@ -1006,7 +1006,7 @@ static json_t *wf__expand(wf_run *r, wf__ctx *c, const wf__step *st,
             return NULL;
         }
         long long nitems = end >= start ? end - start + 1 : start - end + 1;
-        if (nitems > 10000000) {
+        if (nitems > 1000000) {
             *err_msg = wf__rprintf(r, "withSequence: too many items");
             return NULL;
         }

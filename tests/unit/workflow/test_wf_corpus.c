@@ -68,6 +68,130 @@ static int load_rows(row *rows, int max)
     return n;
 }
 
+/* What expected.tsv says should be visible, checked per example. */
+static const char *out_of(const fake *f, const char *suffix)
+{
+    for (size_t i = 0; i < f->ntasks; i++) {
+        size_t nl = strlen(f->tasks[i].name), sl = strlen(suffix);
+        if (nl >= sl && !strcmp(f->tasks[i].name + nl - sl, suffix))
+            return f->tasks[i].out ? f->tasks[i].out : "";
+    }
+    return NULL;
+}
+
+static bool has_node(const fake *f, const char *suffix)
+{
+    json_t *st = wf_run_status_json(f->run, f->now);
+    json_t *nodes = json_object_get(json_object_get(st, "status"), "nodes");
+    const char *id;
+    json_t *n;
+    bool found = false;
+    json_object_foreach(nodes, id, n)
+    {
+        const char *nm = json_string_value(json_object_get(n, "name"));
+        size_t nl = strlen(nm), sl = strlen(suffix);
+        if (nl >= sl && !strcmp(nm + nl - sl, suffix))
+            found = true;
+    }
+    json_decref(st);
+    return found;
+}
+
+static void expect_out(const fake *f, const char *file, const char *node,
+                       const char *want)
+{
+    const char *got = out_of(f, node);
+    if (got == NULL || strcmp(got, want) != 0)
+        fprintf(stderr, "%s: %s printed '%s', expected '%s'\n", file, node,
+                got ? got : "(not run)", want);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+}
+
+static void observe(const fake *f, const char *file)
+{
+    int64_t dur = wf_run_finished_at(f->run) - wf_run_started_at(f->run);
+    if (!strcmp(file, "dag-targets.yaml")) {
+        assert_false(has_node(f, ".B"));
+        assert_false(has_node(f, ".D"));
+        expect_out(f, file, ".E", "E");
+    } else if (!strcmp(file, "loops-arbitrary-sequential-steps.yaml")) {
+        assert_int_equal(f->ntasks, 4);
+        expect_out(f, file, "(3:exit_code:1,message:will fail and stop here)",
+                   "will fail and stop here");
+    } else if (!strcmp(file, "parallelism-template-limit.yaml")) {
+        assert_true(dur >= 50000);
+    } else if (!strcmp(file, "parallelism-nested-workflow.yaml")) {
+        assert_true(dur >= 120000);
+    } else if (!strcmp(file, "parallelism-nested-dag.yaml")) {
+        assert_true(dur >= 80000);
+    } else if (!strcmp(file, "exit-handlers.yaml")) {
+        assert_null(out_of(f, ".celebrate"));
+        expect_out(f, file, ".cry", "boohoo!");
+        const char *n = out_of(f, ".notify");
+        assert_non_null(n);
+        assert_non_null(strstr(n, "send e-mail: corpus-abcde Failed "));
+        assert_non_null(strstr(n, "Failed steps [{"));
+    } else if (!strcmp(file, "expression-destructure-json-complex.yaml")) {
+        expect_out(f, file, "corpus-abcde",
+                   "[43][43][{\"age\":43,\"name\":\"Baris\"}]"
+                   "[\"Baris\",\"Mo\",\"Jai\"]");
+    } else if (!strcmp(file, "expression-reusing-verbose-snippets.yaml")) {
+        expect_out(f, file, "corpus-abcde",
+                   "The week's average temperature was 35.8 with a minimum "
+                   "of 15 and a maximum of 57.");
+    } else if (!strcmp(file, "exit-code-output-variable.yaml")) {
+        expect_out(f, file, ".echo-container", "Exit code was: 123");
+    } else if (!strcmp(file, "parameter-aggregation-dag.yaml") ||
+               !strcmp(file, "parameter-aggregation.yaml")) {
+        expect_out(f, file, ".print-nums", "[\"1\",\"2\",\"3\",\"4\"]");
+        expect_out(f, file, ".print-evenness",
+                   "[\"odd\",\"even\",\"odd\",\"even\"]");
+        expect_out(f, file, ".print(0:1)", "1");
+        expect_out(f, file, ".print(1:2)", "2");
+    } else if (!strcmp(file, "input-artifact-raw.yaml")) {
+        expect_out(f, file, "corpus-abcde", "this is\nthe raw file\ncontents");
+    } else if (!strcmp(file, "artifact-passing-subpath.yaml")) {
+        expect_out(f, file, ".list-artifact", "hello_world.txt");
+        expect_out(f, file, ".consume-artifact", "hello world");
+    } else if (!strcmp(file, "artifact-passing.yaml")) {
+        expect_out(f, file, ".consume-artifact", "hello world");
+    } else if (!strcmp(file, "output-parameter.yaml")) {
+        expect_out(f, file, ".consume-parameter", "hello world");
+    } else if (!strcmp(file, "global-parameters.yaml") ||
+               !strcmp(file, "arguments-parameters.yaml")) {
+        expect_out(f, file, "corpus-abcde", "hello world");
+    } else if (!strcmp(file, "skipped-output-defaults/consumer-input-default.yaml")) {
+        expect_out(f, file, ".consumer", "consumer got: [fallback-from-input]");
+    } else if (!strcmp(file, "skipped-output-defaults/producer-output-default.yaml")) {
+        expect_out(f, file, ".consumer", "consumer got: [hello-from-producer]");
+    } else if (!strcmp(file, "dag-inline-workflow.yaml") ||
+               !strcmp(file, "steps-inline-workflow.yaml")) {
+        expect_out(f, file, ".a", "hello argo");
+    } else if (!strcmp(file, "status-reference.yaml")) {
+        expect_out(f, file, ".failed", "the flakey container failed");
+        assert_null(out_of(f, ".succeeded"));
+    } else if (!strcmp(file, "dag-custom-metrics.yaml")) {
+        expect_out(f, file, ".TEST-ONE(0:command:ONE-A,tag:TEST-ONE-A)",
+                   "console output-->TEST-ONE-A");
+    } else if (!strcmp(file, "handle-large-output-results.yaml")) {
+        expect_out(f, file, ".sequence-param(2:2)", "\"c\"");
+    } else if (!strcmp(file, "conditionals.yaml")) {
+        assert_int_equal(f->ntasks, 3);
+    } else if (!strcmp(file, "dag-task-level-timeout.yaml")) {
+        /* A 15 s; then B killed 10 s in, C done 15 s in */
+        assert_true(dur >= 30000 && dur < 31000);
+        assert_int_equal(fake_phase(f, "corpus-abcde.B"), WF_FAILED);
+        assert_int_equal(fake_phase(f, "corpus-abcde.C"), WF_SUCCEEDED);
+    } else if (!strcmp(file, "timeouts-step.yaml")) {
+        assert_int_equal(dur, 10000);
+    } else if (!strcmp(file, "timeouts-workflow.yaml")) {
+        assert_int_equal(dur, 30000);
+    } else if (!strcmp(file, "expression-tag-template-workflow.yaml")) {
+        assert_int_equal(f->ntasks, 1);
+    }
+}
+
 /* Run one example; returns the final phase name, or NULL when skipped. */
 static const char *run_example(wf_exec *x, const row *r, char *node_report,
                                size_t nrlen)
@@ -113,6 +237,7 @@ static const char *run_example(wf_exec *x, const row *r, char *node_report,
         fprintf(stderr, "---- %s\n%s\n", r->file, b.data);
     cl_buf_free(&b);
     json_decref(st);
+    observe(&f, r->file);
     fake_free(&f);
     wf_spec_free(s);
     return ph;

@@ -111,6 +111,7 @@ void fake_free(fake *f)
             cl_free(t->env[k]);
         cl_free(t->env);
         cl_free(t->memo_key);
+        cl_free(t->out);
         for (int k = 0; k < t->ninputs; k++) {
             cl_free(t->in_name[k]);
             cl_free(t->in_raw[k]);
@@ -275,6 +276,8 @@ void fake_pump(fake *f)
                 f->policy(f->ud, a.task, &o);
                 if (o.exit_code != 0 && o.phase == WF_SUCCEEDED)
                     o.phase = WF_FAILED;
+                f->tasks[f->ntasks - 1].out = cl_strdup(o.out);
+                f->tasks[f->ntasks - 1].exit_code = o.exit_code;
                 if (o.lost && a.node < 4096 && !f->lost_done[a.node]) {
                     f->lost_done[a.node] = true;
                     fake_outcome_free(&o);

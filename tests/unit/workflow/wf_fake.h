@@ -53,6 +53,8 @@ typedef struct fake_task {
     char *in_raw[4];
     char *in_digest[4];
     int64_t dispatched_at;
+    char *out;         /* the stdout the policy decided */
+    int exit_code;
 } fake_task;
 
 typedef struct fake_pending {
