@@ -2859,8 +2859,14 @@ static void wf__fulfill(wf_run *r, uint32_t n, int phase, const char *msg)
         /* the grant never came: withdraw the request */
         nd->flags &= ~WF__F_MUTEX_WAIT;
         const wf__tmpl *t = nd->tmpl;
-        if (t != NULL && nd->mutex_next < t->nmutexes)
-            wf__q_push(r, WF_ACT_RELEASE, n, nd->message ? NULL : NULL);
+        if (t != NULL && nd->mutex_next < t->nmutexes) {
+            cl_errmsg em;
+            int rv = 0;
+            const char *m = wf__sub_simple(r, n, t->mutexes[nd->mutex_next],
+                                           &em, &rv);
+            if (rv == 0)
+                wf__q_push(r, WF_ACT_RELEASE, n, wf__rstrdup(r, m));
+        }
     }
     if (nd->flags & WF__F_HOLDS_MUTEX) {
         nd->flags &= ~WF__F_HOLDS_MUTEX;

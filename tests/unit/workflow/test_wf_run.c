@@ -1115,6 +1115,43 @@ static void test_mutex(void **state)
     wf_spec_free(s);
 }
 
+/* A node stopped while it waits for a mutex withdraws its request. */
+static void test_mutex_withdrawn(void **state)
+{
+    (void)state;
+    wf_spec *s = spec_of("  entrypoint: main\n"
+                         "  templates:\n"
+                         "  - name: main\n"
+                         "    synchronization: {mutex: {name: m}}\n"
+                         "    container: {image: busybox, command: [echo, x]}\n");
+    wf_run_opts o;
+    memset(&o, 0, sizeof(o));
+    o.name = "mw";
+    o.uid = "u";
+    wf_run *r = NULL;
+    cl_errmsg em;
+    assert_int_equal(wf_run_new(s, &o, &r, &em), 0);
+    assert_int_equal(wf_run_start(r, 1000), 0);
+    wf_action a;
+    assert_true(wf_run_next_action(r, &a));
+    assert_int_equal(a.kind, WF_ACT_ACQUIRE);
+    assert_string_equal(a.mutex, "m");
+    uint32_t node = a.node;
+    assert_false(wf_run_next_action(r, &a));
+    assert_int_equal(wf_run_terminate(r, 2000), 0);
+    assert_true(wf_run_next_action(r, &a));
+    assert_int_equal(a.kind, WF_ACT_RELEASE);
+    assert_string_equal(a.mutex, "m");
+    assert_int_equal(a.node, node);
+    assert_true(wf_run_next_action(r, &a));
+    assert_int_equal(a.kind, WF_ACT_DONE);
+    assert_int_equal(a.phase, WF_FAILED);
+    /* a late grant changes nothing */
+    assert_int_equal(wf_run_acquired(r, node, "m", 3000), CL_ESTATE);
+    wf_run_free(r);
+    wf_spec_free(s);
+}
+
 static void test_memoize(void **state)
 {
     (void)state;
@@ -1474,6 +1511,7 @@ int main(void)
         cmocka_unit_test(test_parallelism),
         cmocka_unit_test(test_fail_fast_steps),
         cmocka_unit_test(test_mutex),
+        cmocka_unit_test(test_mutex_withdrawn),
         cmocka_unit_test(test_memoize),
         cmocka_unit_test(test_artifacts),
         cmocka_unit_test(test_missing_outputs),
