@@ -29,6 +29,10 @@
 #define SUSP_FROM_MAX 16
 /* Pending ping-req relays beyond this are refused (a flood guard). */
 #define RELAYS_MAX 1024
+/* Most chunks of entries one push-pull answer carries (joins excepted): a
+ * view that differs everywhere is synced over several exchanges rather than
+ * in one burst. */
+#define PP_MAX_CHUNKS 16
 /* Push-pull sessions we remember having answered. */
 #define SESSIONS_MAX 16
 /* Most push-pull buckets. */
@@ -59,6 +63,9 @@ struct member {
 struct bcast {
     uint32_t name; /* member name id; 0 = free slot */
     uint32_t transmits;
+    /* Metadata of this member is being disseminated: the queued update, or
+     * one it replaced, carried it. */
+    bool fresh_meta;
     uint32_t prev, next; /* 1-based slots; 0 = none */
     uint32_t len;
     uint8_t *data; /* encoded Update, cl_malloc'd, owned */
@@ -76,6 +83,8 @@ struct susp {
     int64_t start;
     int64_t deadline;
     size_t cluster_n; /* live members when it started */
+    uint32_t final_seq;   /* of our last-chance pings */
+    uint16_t final_pings; /* last-chance pings sent */
     uint32_t from[SUSP_FROM_MAX + 1];
 };
 
@@ -188,8 +197,8 @@ void swim_config_default(struct swim_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->probe_interval_ms = 200;
-    c->probe_timeout_ms = 40;
-    c->probe_attempts = 3;
+    c->probe_timeout_ms = 10;
+    c->probe_attempts = 18;
     c->indirect_checks = 3;
     c->gossip_interval_ms = 100;
     c->gossip_fanout = 3;
@@ -198,8 +207,9 @@ void swim_config_default(struct swim_config *c)
     c->suspicion_mult = 2;
     c->suspicion_max_mult = 3;
     c->suspicion_confirmations = 3;
+    c->final_checks = 3;
     c->awareness_max = 8;
-    c->push_pull_interval_ms = 30000;
+    c->push_pull_interval_ms = 10000;
     c->reconnect_interval_ms = 10000;
     c->dead_retention_ms = 300000;
     c->join_retry_ms = 1000;
@@ -226,6 +236,8 @@ int swim_config_check(const struct swim_config *c, char *why, size_t len)
         msg = "suspicion multipliers must be at least 1";
     else if (c->suspicion_confirmations > SUSP_FROM_MAX)
         msg = "suspicion_confirmations is at most 16";
+    else if (c->final_checks > 16)
+        msg = "final_checks is at most 16";
     else if (c->awareness_max < 1)
         msg = "awareness_max must be at least 1";
     else if (c->push_pull_interval_ms < 0 || c->reconnect_interval_ms < 0 ||
@@ -537,11 +549,31 @@ static void bcast_drop(struct swim *s, uint32_t slot)
 }
 
 /* bcast_put - queue the update u about member m, replacing any queued update
- * about m. Returns 0 or CL_ENOMEM (the update is then not disseminated by
- * us; others and push-pull still spread it). */
+ * about m. A newer Alive without metadata (a refutation) that replaces a
+ * queued update while m's metadata is still being disseminated takes the
+ * metadata along, so that members that missed it do not have to wait for a
+ * push-pull. Returns 0 or
+ * CL_ENOMEM (the update is then not disseminated by us; others and
+ * push-pull still spread it). */
 static int bcast_put(struct swim *s, struct member *m,
                      const struct swim__update *u)
 {
+    struct swim__update with;
+    bool fresh = m->bcast != 0 && s->bcasts[m->bcast - 1].fresh_meta;
+    if (u->state == SWIM_ALIVE && !u->has_meta && fresh &&
+        u->meta_version == m->meta_version &&
+        !(m->flags & MF_META_STALE)) {
+        with = *u;
+        with.has_meta = true;
+        with.meta = NULL;
+        with.meta_len = 0;
+        if (m->meta != 0) {
+            const struct swim__blob *mb = swim__blob(s->values, m->meta);
+            with.meta = mb->data;
+            with.meta_len = mb->len;
+        }
+        u = &with;
+    }
     size_t len = swim__encode_update(u, s->upd, sizeof(s->upd));
     if (len == 0)
         return CL_EINVAL;
@@ -578,6 +610,7 @@ static int bcast_put(struct swim *s, struct member *m,
     struct bcast *b = &s->bcasts[slot - 1];
     b->name = m->name;
     b->transmits = 0;
+    b->fresh_meta = is_live(u->state) && (fresh || u->has_meta);
     b->data = data;
     b->len = (uint32_t)len;
     bcast_link(s, slot);
@@ -1046,6 +1079,19 @@ static void refute(struct swim *s, const struct swim__update *u,
     announce(s, me, with_meta, 0);
 }
 
+/* refute_or_remind - an accusation about ourselves: refute one at or above
+ * our incarnation; for an older one, someone missed our last refutation and
+ * still spreads the accusation, so our current Alive goes out again (unless
+ * it is still queued). */
+static void refute_or_remind(struct swim *s, struct member *me,
+                             const struct swim__update *u)
+{
+    if (u->incarnation >= me->incarnation)
+        refute(s, u, true);
+    else if (me->bcast == 0)
+        announce(s, me, false, 0);
+}
+
 static int on_alive(struct swim *s, const struct swim__update *u, int64_t now)
 {
     struct member *m = find(s, u->name, u->name_len);
@@ -1140,8 +1186,8 @@ static int on_suspect(struct swim *s, const struct swim__update *u,
     if (m == NULL)
         return 0;
     if (m->name == s->self) {
-        if (!s->leaving && u->incarnation >= m->incarnation)
-            refute(s, u, true);
+        if (!s->leaving)
+            refute_or_remind(s, m, u);
         return 0;
     }
     if (u->incarnation < m->incarnation || !is_live(m->state))
@@ -1173,8 +1219,8 @@ static int on_dead(struct swim *s, const struct swim__update *u, int64_t now)
     if (m == NULL)
         return 0;
     if (m->name == s->self) {
-        if (!s->leaving && u->incarnation >= m->incarnation)
-            refute(s, u, true);
+        if (!s->leaving)
+            refute_or_remind(s, m, u);
         return 0;
     }
     if (u->incarnation < m->incarnation || m->state == SWIM_LEFT)
@@ -1240,12 +1286,16 @@ static int merge_entry(struct swim *s, const struct swim__update *e,
 
 /* put_suspicion - the buddy system [LG IV.C]: "when a member pings a
  * suspected member, it piggybacks the suspicion first", so that the member
- * learns of it at once and refutes. */
+ * learns of it at once and refutes. With `dead`, a member we hold dead is
+ * told so too (reconnection probes). */
 static void put_suspicion(struct swim *s, struct swim__wbuf *w,
-                          const struct member *m)
+                          const struct member *m, bool dead)
 {
-    if (m == NULL || m->state != SWIM_SUSPECT ||
-        !(s->cfg.lifeguard & SWIM_LIFEGUARD_BUDDY))
+    if (m == NULL)
+        return;
+    if (!(m->state == SWIM_SUSPECT &&
+          (s->cfg.lifeguard & SWIM_LIFEGUARD_BUDDY)) &&
+        !(m->state == SWIM_DEAD && dead))
         return;
     struct swim__update u;
     make_update(s, m, false, s->self, &u);
@@ -1261,9 +1311,10 @@ static void send_ping(struct swim *s, const char *target,
 {
     struct swim__wbuf w;
     wbuf_start(s, &w);
-    if (swim__put_header(&w, SWIM__PING, seq, target, NULL, false) != 0)
+    if (swim__put_header(&w, SWIM__PING, seq, target, swim_self_name(s), NULL,
+                         false) != 0)
         return;
-    put_suspicion(s, &w, find(s, target, strlen(target)));
+    put_suspicion(s, &w, find(s, target, strlen(target)), true);
     fill_updates(s, &w);
     xsend(s, to, w.buf, w.len);
     s->stats.pings_sent++;
@@ -1277,14 +1328,38 @@ static void send_member_ping(struct swim *s, const struct member *m,
     send_ping(s, (const char *)name_blob(s, m)->data, &to, seq);
 }
 
-/* send_reply - an ack or a nack, piggybacking. */
+/* put_belief - tell a member that pinged us that we hold it suspect or
+ * dead, first thing in our ack: the member refutes at once instead of
+ * waiting for gossip, which no longer reaches a member declared dead. This
+ * extends the buddy system [LG IV.C] from the pings we send to the pings we
+ * answer. */
+static void put_belief(struct swim *s, struct swim__wbuf *w, const char *who)
+{
+    if (who == NULL || who[0] == '\0' ||
+        !(s->cfg.lifeguard & SWIM_LIFEGUARD_BUDDY))
+        return;
+    const struct member *m = find(s, who, strlen(who));
+    if (m == NULL || (m->state != SWIM_SUSPECT && m->state != SWIM_DEAD))
+        return;
+    struct swim__update u;
+    make_update(s, m, false, s->self, &u);
+    size_t len = swim__encode_update(&u, s->upd, sizeof(s->upd));
+    if (len > 0 &&
+        swim__put_field(w, SWIM__TAG_PACKET_UPDATE, s->upd, len) == 0)
+        s->stats.updates_sent++;
+}
+
+/* send_reply - an ack or a nack, piggybacking; `pinger` (may be NULL) is
+ * the name the ping came from. */
 static void send_reply(struct swim *s, enum swim__kind kind,
-                       const struct swim_addr *to, uint32_t seq)
+                       const struct swim_addr *to, uint32_t seq,
+                       const char *pinger)
 {
     struct swim__wbuf w;
     wbuf_start(s, &w);
-    if (swim__put_header(&w, kind, seq, NULL, NULL, false) != 0)
+    if (swim__put_header(&w, kind, seq, NULL, NULL, NULL, false) != 0)
         return;
+    put_belief(s, &w, pinger);
     fill_updates(s, &w);
     xsend(s, to, w.buf, w.len);
     if (kind == SWIM__ACK)
@@ -1363,7 +1438,7 @@ static void probe_indirect(struct swim *s, const struct member *m,
         struct member *via = by_name(s, ids[i]);
         struct swim__wbuf w;
         wbuf_start(s, &w);
-        if (swim__put_header(&w, SWIM__PING_REQ, p->seq, tname, &target,
+        if (swim__put_header(&w, SWIM__PING_REQ, p->seq, tname, NULL, &target,
                              nack) != 0)
             return;
         fill_updates(s, &w);
@@ -1380,9 +1455,9 @@ static void buddy_notify(struct swim *s, const struct member *m)
         return;
     struct swim__wbuf w;
     wbuf_start(s, &w);
-    if (swim__put_header(&w, SWIM__GOSSIP, 0, NULL, NULL, false) != 0)
+    if (swim__put_header(&w, SWIM__GOSSIP, 0, NULL, NULL, NULL, false) != 0)
         return;
-    put_suspicion(s, &w, m);
+    put_suspicion(s, &w, m, false);
     fill_updates(s, &w);
     struct swim_addr to;
     member_addr(s, m, &to);
@@ -1424,6 +1499,14 @@ static void probe_fail(struct swim *s, struct member *m, int64_t now)
     buddy_notify(s, m);
 }
 
+/* missed_after - how late a timer of ours may run before we count it as a
+ * missed deadline: a quarter of the probe period, so that ordinary timer
+ * jitter of a busy event loop is not mistaken for a stall. */
+static int64_t missed_after(const struct swim *s)
+{
+    return s->cfg.probe_interval_ms / 4;
+}
+
 static void probe_step(struct swim *s, int64_t now)
 {
     struct probe *p = &s->probe;
@@ -1431,7 +1514,7 @@ static void probe_step(struct swim *s, int64_t now)
         if (!p->active) {
             if (now < s->probe_next)
                 return;
-            if (now - s->probe_next > s->cfg.probe_timeout_ms) {
+            if (now - s->probe_next > missed_after(s)) {
                 /* We woke up late: something stalled this process. */
                 s->stats.missed_deadlines++;
                 health_add(s, 1);
@@ -1448,7 +1531,7 @@ static void probe_step(struct swim *s, int64_t now)
             p->active = false;
             continue;
         }
-        if (now - p->next_at > s->cfg.probe_timeout_ms) {
+        if (now - p->next_at > missed_after(s)) {
             /* A deadline of our own probe passed long ago: its acks may
              * sit unread behind the stall. With LHM the probe proves
              * nothing about the target and is dropped. */
@@ -1475,12 +1558,26 @@ static void probe_step(struct swim *s, int64_t now)
     }
 }
 
-static void on_ack(struct swim *s, uint32_t seq)
+static void on_ack(struct swim *s, uint32_t seq, int64_t now)
 {
     struct probe *p = &s->probe;
     if (p->active && seq == p->seq) {
         p->active = false;
         health_add(s, -1);
+        return;
+    }
+    for (uint32_t i = 0; i < s->n_susp_slots; i++) {
+        struct susp *x = &s->susps[i];
+        if (x->name == 0 || x->final_pings == 0 || x->final_seq != seq)
+            continue;
+        /* It answered our last-chance ping without refuting (yet): it is
+         * alive, and its refutation follows. Suspect it for the minimum
+         * timeout again rather than declare it dead. */
+        x->final_pings = 0;
+        x->deadline = now + swim_suspicion_timeout(&s->cfg, x->cluster_n,
+                                                   x->k);
+        timer_push(s, x->deadline, x->name, x->gen, T_SUSP);
+        s->stats.final_acks++;
         return;
     }
     for (size_t i = 0; i < s->n_relays; i++) {
@@ -1490,7 +1587,7 @@ static void on_ack(struct swim *s, uint32_t seq)
         struct swim_addr to = r->req_addr;
         uint32_t req_seq = r->req_seq;
         s->relays[i] = s->relays[--s->n_relays];
-        send_reply(s, SWIM__ACK, &to, req_seq);
+        send_reply(s, SWIM__ACK, &to, req_seq, NULL);
         return;
     }
 }
@@ -1526,8 +1623,8 @@ static void on_ping_req(struct swim *s, const struct swim__packet *pk,
     r->req_addr = *from;
     r->nack = pk->nack;
     /* Nack before the requester's period ends: its indirect stage lasts
-     * at least one probe timeout. */
-    r->nack_at = now + s->cfg.probe_timeout_ms;
+     * at least one probe timeout; 80% of it, as memberlist does. */
+    r->nack_at = now + s->cfg.probe_timeout_ms * 4 / 5;
     r->expire = now + s->cfg.probe_interval_ms;
     send_ping(s, pk->target, &pk->target_addr, r->seq);
 }
@@ -1539,7 +1636,7 @@ static void relays_tick(struct swim *s, int64_t now)
         if (r->nack && !r->nack_sent && now >= r->nack_at) {
             r->nack_sent = true;
             struct swim_addr to = r->req_addr;
-            send_reply(s, SWIM__NACK, &to, r->req_seq);
+            send_reply(s, SWIM__NACK, &to, r->req_seq, NULL);
             r = &s->relays[i];
         }
         if (now >= r->expire) {
@@ -1606,13 +1703,16 @@ static void pp_scratch(struct swim *s, struct swim__wbuf *pp)
     pp->cap = s->out_cap - 6;
 }
 
-/* pp_send_entries - our entries of the listed buckets, in as many chunks as
- * needed; at least one chunk, so that `reply` always reaches the peer. */
+/* pp_send_entries - our entries of the listed buckets, in chunks: every
+ * one of them when `all` (a join), else at most PP_MAX_CHUNKS starting at a
+ * random member; at least one chunk, so that `reply` always reaches the
+ * peer. */
 static void pp_send_entries(struct swim *s, const struct swim_addr *to,
                             uint32_t session, uint32_t buckets,
-                            const uint32_t *list, size_t n_list, bool reply)
+                            const uint32_t *list, size_t n_list, bool reply,
+                            bool all)
 {
-    static const uint32_t all = 0;
+    static const uint32_t bucket0 = 0;
     uint8_t want[SWIM__MAX_BUCKETS];
     struct swim__wbuf pp;
     pp_scratch(s, &pp);
@@ -1620,11 +1720,11 @@ static void pp_send_entries(struct swim *s, const struct swim_addr *to,
                                  false, reply) != 0) {
         /* Too many buckets to list: send everything as one bucket. */
         buckets = 1;
-        list = &all;
+        list = &bucket0;
         n_list = 1;
         pp.len = 0;
-        if (swim__put_push_pull_head(&pp, session, 1, NULL, 0, &all, 1, false,
-                                     reply) != 0)
+        if (swim__put_push_pull_head(&pp, session, 1, NULL, 0, &bucket0, 1,
+                                     false, reply) != 0)
             return;
     }
     size_t head = pp.len;
@@ -1632,8 +1732,11 @@ static void pp_send_entries(struct swim *s, const struct swim_addr *to,
     for (size_t i = 0; i < n_list; i++)
         want[list[i]] = 1;
     bool sent = false;
-    for (uint32_t i = 0; i < s->n_members; i++) {
-        const struct member *m = &s->members[i];
+    unsigned chunks = 0;
+    uint32_t n = s->n_members;
+    uint32_t start = all ? 0 : (uint32_t)cl_rng_below(s->rng, n);
+    for (uint32_t j = 0; j < n; j++) {
+        const struct member *m = &s->members[(start + j) % n];
         uint64_t h = swim__blob(s->names, m->name)->hash;
         if (!want[bucket_of(h, buckets)])
             continue;
@@ -1646,6 +1749,8 @@ static void pp_send_entries(struct swim *s, const struct swim_addr *to,
             pp_flush(s, &pp, to);
             sent = true;
             pp.len = head; /* the head is identical for every chunk */
+            if (!all && ++chunks >= PP_MAX_CHUNKS)
+                return;
         }
         if (swim__put_field(&pp, SWIM__TAG_PUSH_PULL_ENTRY, s->upd, len) != 0)
             continue;
@@ -1709,13 +1814,13 @@ static void on_push_pull(struct swim *s, const struct swim__packet *pk,
                 list[n_list++] = b;
         if (n_list > 0)
             pp_send_entries(s, from, pk->session, buckets, list, n_list,
-                            !pk->join);
+                            !pk->join, pk->join);
     }
     if (pk->reply && !session_seen(s, pk->session)) {
         /* Our side of the buckets the peer found different, built before
          * merging its entries so that they are not echoed back. */
         pp_send_entries(s, from, pk->session, pk->bucket_count, pk->buckets,
-                        pk->n_buckets, false);
+                        pk->n_buckets, false, false);
     }
     for (size_t i = 0; i < pk->n_entries; i++) {
         if (merge_entry(s, &pk->entries[i], now) == CL_ENOMEM)
@@ -1751,7 +1856,7 @@ static void gossip_tick(struct swim *s, int64_t now)
         struct member *m = by_name(s, ids[i]);
         struct swim__wbuf w;
         wbuf_start(s, &w);
-        if (swim__put_header(&w, SWIM__GOSSIP, 0, NULL, NULL, false) != 0)
+        if (swim__put_header(&w, SWIM__GOSSIP, 0, NULL, NULL, NULL, false) != 0)
             return;
         size_t head = w.len;
         fill_updates(s, &w);
@@ -1776,6 +1881,21 @@ static void timers_tick(struct swim *s, int64_t now)
             if (m->state != SWIM_SUSPECT || x == NULL || x->gen != t.gen ||
                 x->deadline > now)
                 continue;
+            if ((s->cfg.lifeguard & SWIM_LIFEGUARD_BUDDY) &&
+                x->final_pings < s->cfg.final_checks) {
+                /* Last chance: before declaring it dead, ping it once more
+                 * with the suspicion attached (the buddy system at the
+                 * deadline). A member that missed the refutation everyone
+                 * else heard learns it from the ack instead of declaring a
+                 * live member dead. */
+                if (x->final_pings == 0)
+                    x->final_seq = next_seq(s);
+                x->final_pings++;
+                send_member_ping(s, m, x->final_seq);
+                x->deadline = now + s->cfg.probe_timeout_ms;
+                timer_push(s, x->deadline, m->name, x->gen, T_SUSP);
+                continue;
+            }
             /* "If the suspected member ... is not refuted within the
              * timeout, it is declared faulty" [SWIM 4.2]. */
             set_state(s, m, SWIM_DEAD, now);
@@ -1804,12 +1924,12 @@ static void maintenance_tick(struct swim *s, int64_t now)
     if (s->cfg.reconnect_interval_ms > 0 && s->counts[SWIM_DEAD] > 0 &&
         now >= s->reconnect_next) {
         s->reconnect_next = now + s->cfg.reconnect_interval_ms;
+        /* Reconnection: ping a member we hold dead, telling it so. If it
+         * lives (a partition healed, or we were wrong) it refutes in its
+         * ack and both sides merge from there. */
         uint32_t id;
-        if (pick(s, 1, f_dead, 0, now, &id) == 1) {
-            struct swim_addr to;
-            member_addr(s, by_name(s, id), &to);
-            pp_request(s, &to, false, 1);
-        }
+        if (pick(s, 1, f_dead, 0, now, &id) == 1)
+            send_member_ping(s, by_name(s, id), next_seq(s));
     }
     if (s->join_pending && now >= s->join_next) {
         s->join_next = now + s->cfg.join_retry_ms;
@@ -1888,14 +2008,14 @@ int swim_recv(struct swim *s, const struct swim_addr *from, const void *buf,
         break;
     case SWIM__PING:
         if (strcmp(pk.target, swim_self_name(s)) == 0)
-            send_reply(s, SWIM__ACK, from, pk.seq);
+            send_reply(s, SWIM__ACK, from, pk.seq, pk.from);
         break;
     case SWIM__PING_REQ:
         if (!s->leaving)
             on_ping_req(s, &pk, from, now);
         break;
     case SWIM__ACK:
-        on_ack(s, pk.seq);
+        on_ack(s, pk.seq, now);
         break;
     case SWIM__NACK:
         on_nack(s, pk.seq);

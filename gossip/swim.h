@@ -131,6 +131,12 @@ struct swim_config {
     unsigned suspicion_mult;
     unsigned suspicion_max_mult;
     unsigned suspicion_confirmations;
+    /* With SWIM_LIFEGUARD_BUDDY, when a suspicion times out the member is
+     * pinged up to final_checks more times, one probe timeout apart, with
+     * the suspicion attached, before it is declared dead; an ack puts it
+     * back under suspicion for the minimum timeout (its refutation
+     * follows). 0 disables the last-chance check. */
+    unsigned final_checks;
     /* Local health score is kept in [0, awareness_max - 1]; timeouts are
      * multiplied by score + 1. */
     unsigned awareness_max;
@@ -263,6 +269,7 @@ struct swim_stats {
     uint64_t suspicions_raised; /* our probe failed, we suspected */
     uint64_t probe_self_blamed; /* failed without a nack: not suspected */
     uint64_t deaths_declared;   /* our suspicion timer expired */
+    uint64_t final_acks;        /* a last-chance ping was answered */
     uint64_t refutes;           /* we refuted a suspicion or death */
     uint64_t missed_deadlines;  /* our own timers ran late */
     uint64_t conflicts;         /* a live name announced at a new address */

@@ -108,6 +108,7 @@ struct swim__packet {
     enum swim__kind kind;
     uint32_t seq;       /* ping, ping-req, ack, nack */
     const char *target; /* ping, ping-req */
+    const char *from;   /* ping: the sender's name, "" when absent */
     struct swim_addr target_addr; /* ping-req */
     bool nack;                    /* ping-req */
     /* push-pull */
@@ -148,11 +149,13 @@ struct swim__wbuf {
     size_t cap;
 };
 
-/* swim__put_header - version and one body. For SWIM__PUSH_PULL use
- * swim__put_push_pull instead. Returns 0 or CL_ETOOBIG. */
+/* swim__put_header - version and one body: `target` for pings and
+ * ping-reqs, `from` (may be NULL) for pings, `target_addr` and `nack` for
+ * ping-reqs. For SWIM__PUSH_PULL use swim__put_push_pull_head. Returns 0 or
+ * CL_ETOOBIG. */
 int swim__put_header(struct swim__wbuf *w, enum swim__kind kind, uint32_t seq,
-                     const char *target, const struct swim_addr *target_addr,
-                     bool nack);
+                     const char *target, const char *from,
+                     const struct swim_addr *target_addr, bool nack);
 /* swim__field_size - bytes of a length-delimited field of one-byte tag. */
 size_t swim__field_size(size_t len);
 /* swim__put_field - append tag, varint length and bytes. 0 or CL_ETOOBIG. */

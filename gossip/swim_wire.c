@@ -183,7 +183,10 @@ int swim__decode(const uint8_t *buf, size_t len, struct swim__packet *out)
         out->kind = SWIM__PING;
         out->seq = pb->ping->seq;
         out->target = pb->ping->target;
-        if (!swim__name_valid(out->target, strlen(out->target))) {
+        out->from = pb->ping->from;
+        if (!swim__name_valid(out->target, strlen(out->target)) ||
+            (out->from[0] != '\0' &&
+             !swim__name_valid(out->from, strlen(out->from)))) {
             rv = CL_EPROTO;
             goto err;
         }
@@ -304,8 +307,8 @@ int swim__put_version(struct swim__wbuf *w)
 }
 
 int swim__put_header(struct swim__wbuf *w, enum swim__kind kind, uint32_t seq,
-                     const char *target, const struct swim_addr *target_addr,
-                     bool nack)
+                     const char *target, const char *from,
+                     const struct swim_addr *target_addr, bool nack)
 {
     Couler__Gossip__Packet pkt = COULER__GOSSIP__PACKET__INIT;
     Couler__Gossip__Ping ping = COULER__GOSSIP__PING__INIT;
@@ -320,6 +323,8 @@ int swim__put_header(struct swim__wbuf *w, enum swim__kind kind, uint32_t seq,
     case SWIM__PING:
         ping.seq = seq;
         ping.target = (char *)target;
+        if (from != NULL)
+            ping.from = (char *)from;
         pkt.body_case = COULER__GOSSIP__PACKET__BODY_PING;
         pkt.ping = &ping;
         break;

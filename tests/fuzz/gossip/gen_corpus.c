@@ -55,27 +55,27 @@ int main(int argc, char **argv)
     struct swim_addr t = {4, 7946, {10, 0, 0, 3}};
 
     w = (struct swim__wbuf){buf, 0, sizeof(buf)};
-    swim__put_header(&w, SWIM__PING, 7, "m0", NULL, false);
+    swim__put_header(&w, SWIM__PING, 7, "m0", "m1", NULL, false);
     add_update(&w, SWIM__TAG_PACKET_UPDATE, SWIM_SUSPECT, "m0", 0, NULL,
                "m1");
     write_file(dir, "ping-buddy", &w);
 
     w = (struct swim__wbuf){buf, 0, sizeof(buf)};
-    swim__put_header(&w, SWIM__PING_REQ, 8, "m3", &t, true);
+    swim__put_header(&w, SWIM__PING_REQ, 8, "m3", NULL, &t, true);
     write_file(dir, "ping-req", &w);
 
     w = (struct swim__wbuf){buf, 0, sizeof(buf)};
-    swim__put_header(&w, SWIM__ACK, 1, NULL, NULL, false);
+    swim__put_header(&w, SWIM__ACK, 1, NULL, NULL, NULL, false);
     add_update(&w, SWIM__TAG_PACKET_UPDATE, SWIM_ALIVE, "m9", 3, "meta",
                NULL);
     write_file(dir, "ack-alive", &w);
 
     w = (struct swim__wbuf){buf, 0, sizeof(buf)};
-    swim__put_header(&w, SWIM__NACK, 1, NULL, NULL, false);
+    swim__put_header(&w, SWIM__NACK, 1, NULL, NULL, NULL, false);
     write_file(dir, "nack", &w);
 
     w = (struct swim__wbuf){buf, 0, sizeof(buf)};
-    swim__put_header(&w, SWIM__GOSSIP, 0, NULL, NULL, false);
+    swim__put_header(&w, SWIM__GOSSIP, 0, NULL, NULL, NULL, false);
     add_update(&w, SWIM__TAG_PACKET_UPDATE, SWIM_SUSPECT, "m1", 0, NULL,
                "m2");
     add_update(&w, SWIM__TAG_PACKET_UPDATE, SWIM_DEAD, "m2", 0, NULL, "m1");

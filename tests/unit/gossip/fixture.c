@@ -271,7 +271,19 @@ void fx_pkt_begin(struct fx_pkt *p, enum swim__kind kind, uint32_t seq,
     p->w.len = 0;
     p->w.cap = sizeof(p->buf);
     assert_int_equal(
-        swim__put_header(&p->w, kind, seq, target, target_addr, nack), 0);
+        swim__put_header(&p->w, kind, seq, target, NULL, target_addr, nack),
+        0);
+}
+
+void fx_pkt_ping(struct fx_pkt *p, uint32_t seq, const char *target,
+                 const char *from)
+{
+    p->w.buf = p->buf;
+    p->w.len = 0;
+    p->w.cap = sizeof(p->buf);
+    assert_int_equal(
+        swim__put_header(&p->w, SWIM__PING, seq, target, from, NULL, false),
+        0);
 }
 
 static size_t make_update(uint8_t *out, size_t cap, enum swim_state st,

@@ -105,6 +105,9 @@ struct fx_pkt {
 void fx_pkt_begin(struct fx_pkt *p, enum swim__kind kind, uint32_t seq,
                   const char *target, const struct swim_addr *target_addr,
                   bool nack);
+/* fx_pkt_ping - a ping naming its sender. */
+void fx_pkt_ping(struct fx_pkt *p, uint32_t seq, const char *target,
+                 const char *from);
 void fx_pkt_update(struct fx_pkt *p, enum swim_state st, const char *name,
                    uint32_t inc, const struct swim_addr *addr,
                    uint32_t meta_version, const char *meta, const char *from);

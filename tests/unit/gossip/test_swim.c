@@ -79,7 +79,8 @@ static void test_config(void **state)
     char why[128];
     swim_config_default(&c);
     assert_int_equal(swim_config_check(&c, why, sizeof(why)), 0);
-    c.probe_attempts = 5; /* 5 * 40 ms is not below 200 ms */
+    /* attempts * timeout must stay below the interval */
+    c.probe_attempts = (unsigned)(c.probe_interval_ms / c.probe_timeout_ms);
     assert_int_equal(swim_config_check(&c, why, sizeof(why)), CL_EINVAL);
     assert_non_null(strstr(why, "probe_attempts"));
     swim_config_default(&c);
@@ -218,9 +219,15 @@ static void test_incarnation_ordering(void **state)
     fx_core_free(&c);
 }
 
+/* final_wait - the last-chance pings after a suspicion times out. */
+static int64_t final_wait(const struct fx_core *c)
+{
+    return (int64_t)c->cfg.final_checks * c->cfg.probe_timeout_ms;
+}
+
 /* Suspicion expires into Dead after the Lifeguard timeout, which shrinks
- * with each distinct confirmation. Nine peers: n = 10, min = 400, max =
- * 1200, k = 3. */
+ * with each distinct confirmation, and a last-chance check. Nine peers:
+ * n = 10, min = 400, max = 1200, k = 3. */
 static void test_suspicion_confirmations(void **state)
 {
     (void)state;
@@ -230,10 +237,32 @@ static void test_suspicion_confirmations(void **state)
     fx_core_run(&c, 5000);
     const struct fx_event *d = fx_log_first(&c.io.log, SWIM_EV_DEAD, "m1", 0);
     assert_non_null(d);
-    assert_int_equal(d->t, 1000 + swim_suspicion_timeout(&c.cfg, 10, 0));
-    assert_int_equal(d->t, 2200);
+    assert_int_equal(swim_suspicion_timeout(&c.cfg, 10, 0), 1200);
+    assert_int_equal(d->t, 1000 + 1200 + final_wait(&c));
     assert_true(d->origin);
     assert_int_equal(swim_stats(c.s)->deaths_declared, 1);
+    /* The last-chance pings: one per probe timeout from the deadline on,
+     * each carrying the suspicion. */
+    struct swim_addr a1 = A(1);
+    size_t finals = 0;
+    uint32_t final_seq = 0;
+    for (size_t i = 0; i < c.io.n_sent; i++) {
+        if (!swim_addr_equal(&c.io.sent[i].to, &a1) ||
+            c.io.sent[i].t < 2200 || c.io.sent[i].t >= d->t)
+            continue;
+        struct swim__packet pk;
+        fx_io_decode(&c.io, i, &pk);
+        if (pk.kind == SWIM__PING && finals == 0 && c.io.sent[i].t == 2200)
+            final_seq = pk.seq; /* our own probes use other numbers */
+        if (pk.kind == SWIM__PING && pk.seq == final_seq) {
+            assert_int_equal(c.io.sent[i].t,
+                             2200 + (int64_t)finals * c.cfg.probe_timeout_ms);
+            assert_int_equal(pk.updates[0].state, SWIM_SUSPECT);
+            finals++;
+        }
+        swim__packet_free(&pk);
+    }
+    assert_int_equal(finals, c.cfg.final_checks);
     fx_core_free(&c);
 
     fx_core_new(&c, NULL, 9);
@@ -248,8 +277,8 @@ static void test_suspicion_confirmations(void **state)
     fx_core_run(&c, 5000);
     d = fx_log_first(&c.io.log, SWIM_EV_DEAD, "m1", 0);
     assert_non_null(d);
-    assert_int_equal(d->t, 1000 + swim_suspicion_timeout(&c.cfg, 10, 3));
-    assert_int_equal(d->t, 1400);
+    assert_int_equal(swim_suspicion_timeout(&c.cfg, 10, 3), 400);
+    assert_int_equal(d->t, 1000 + 400 + final_wait(&c));
     fx_core_free(&c);
 
     /* Two confirmations only: the deadline is start + timeout(2). */
@@ -260,7 +289,34 @@ static void test_suspicion_confirmations(void **state)
     fx_core_run(&c, 5000);
     d = fx_log_first(&c.io.log, SWIM_EV_DEAD, "m1", 0);
     assert_non_null(d);
-    assert_int_equal(d->t, 1000 + swim_suspicion_timeout(&c.cfg, 10, 2));
+    assert_int_equal(d->t, 1000 + swim_suspicion_timeout(&c.cfg, 10, 2) +
+                               final_wait(&c));
+    fx_core_free(&c);
+
+    /* The suspect answers a last-chance ping: suspected again for the
+     * minimum timeout, not declared dead; its refutation then clears it. */
+    fx_core_new(&c, NULL, 9);
+    gossip(&c, 2, 1000, SWIM_SUSPECT, "m1", 0, "m2");
+    fx_core_run(&c, 2200);
+    size_t i = SIZE_MAX;
+    for (size_t k = 0; k < c.io.n_sent; k++)
+        if (c.io.sent[k].t == 2200 && swim_addr_equal(&c.io.sent[k].to, &a1))
+            i = k;
+    assert_int_not_equal(i, SIZE_MAX);
+    struct swim__packet pk;
+    fx_io_decode(&c.io, i, &pk);
+    assert_int_equal(pk.kind, SWIM__PING);
+    struct fx_pkt ack;
+    fx_pkt_begin(&ack, SWIM__ACK, pk.seq, NULL, NULL, false);
+    swim__packet_free(&pk);
+    fx_core_recv(&c, 1, &ack, 2210);
+    assert_int_equal(swim_stats(c.s)->final_acks, 1);
+    fx_core_run(&c, 2210 + 399);
+    assert_null(fx_log_first(&c.io.log, SWIM_EV_DEAD, "m1", 0));
+    gossip(&c, 1, 2500, SWIM_ALIVE, "m1", 1, NULL);
+    fx_core_run(&c, 8000);
+    assert_null(fx_log_first(&c.io.log, SWIM_EV_DEAD, "m1", 0));
+    assert_int_equal(fx_core_state(&c, 1), SWIM_ALIVE);
     fx_core_free(&c);
 
     /* Plain SWIM: a fixed timeout, confirmations or not. */
@@ -521,8 +577,10 @@ static unsigned drive_failed_probe(struct fx_core *c, bool nack,
     unsigned target = (unsigned)atoi(pk.target + 1);
     uint32_t seq = pk.seq;
     swim__packet_free(&pk);
-    /* Direct attempts, one probe timeout apart. */
-    fx_core_run(c, *t0 + 119);
+    /* Direct attempts, one probe timeout apart, then ping-reqs. */
+    const int64_t tau = c->cfg.probe_timeout_ms;
+    const int64_t ind = tau * c->cfg.probe_attempts;
+    fx_core_run(c, *t0 + ind - 1);
     size_t pings = 0;
     for (size_t k = 0; k < c->io.n_sent; k++) {
         struct swim_addr ta = fx_addr(target);
@@ -530,7 +588,7 @@ static unsigned drive_failed_probe(struct fx_core *c, bool nack,
             struct swim__packet q;
             fx_io_decode(&c->io, k, &q);
             if (q.kind == SWIM__PING && q.seq == seq) {
-                assert_int_equal(c->io.sent[k].t, *t0 + 40 * (int64_t)pings);
+                assert_int_equal(c->io.sent[k].t, *t0 + tau * (int64_t)pings);
                 pings++;
             }
             swim__packet_free(&q);
@@ -538,7 +596,7 @@ static unsigned drive_failed_probe(struct fx_core *c, bool nack,
     }
     assert_int_equal(pings, c->cfg.probe_attempts);
     /* Then ping-reqs to the others. */
-    fx_core_run(c, *t0 + 120);
+    fx_core_run(c, *t0 + ind);
     size_t reqs = 0;
     struct swim_addr via;
     for (size_t k = 0; k < c->io.n_sent; k++) {
@@ -547,7 +605,7 @@ static unsigned drive_failed_probe(struct fx_core *c, bool nack,
         if (q.kind == SWIM__PING_REQ) {
             if (reqs == 0)
                 via = c->io.sent[k].to;
-            assert_int_equal(c->io.sent[k].t, *t0 + 120);
+            assert_int_equal(c->io.sent[k].t, *t0 + ind);
             assert_int_equal(q.seq, seq);
             assert_true(q.nack ==
                         ((c->cfg.lifeguard & SWIM_LIFEGUARD_LHM) != 0));
@@ -560,9 +618,9 @@ static unsigned drive_failed_probe(struct fx_core *c, bool nack,
     if (nack) {
         struct fx_pkt p;
         fx_pkt_begin(&p, SWIM__NACK, seq, NULL, NULL, false);
-        c->io.now = *t0 + 150;
-        assert_int_equal(swim_recv(c->s, &via, p.w.buf, p.w.len, *t0 + 150),
-                         0);
+        c->io.now = *t0 + ind + tau / 2;
+        assert_int_equal(
+            swim_recv(c->s, &via, p.w.buf, p.w.len, *t0 + ind + tau / 2), 0);
     }
     fx_core_run(c, *t0 + 200);
     return target;
@@ -642,8 +700,9 @@ static void test_health_scales_period(void **state)
         swim__packet_free(&q);
     }
     assert_int_equal(t1, t0 + 200);
-    /* ...at scale 3: its retries come 120 ms apart, not 40. */
-    fx_core_run(&c, t1 + 119);
+    /* ...at scale 3: its retries come three probe timeouts apart. */
+    const int64_t tau3 = 3 * c.cfg.probe_timeout_ms;
+    fx_core_run(&c, t1 + tau3 - 1);
     size_t pings = 0;
     for (size_t k = 0; k < c.io.n_sent; k++) {
         struct swim__packet q;
@@ -652,7 +711,7 @@ static void test_health_scales_period(void **state)
         swim__packet_free(&q);
     }
     assert_int_equal(pings, 1);
-    fx_core_run(&c, t1 + 120);
+    fx_core_run(&c, t1 + tau3);
     pings = 0;
     for (size_t k = 0; k < c.io.n_sent; k++) {
         struct swim__packet q;
@@ -689,17 +748,18 @@ static void test_ping_req_relay(void **state)
     assert_int_equal(pk.seq, 77);
     swim__packet_free(&pk);
 
-    /* The target stays silent: a nack one probe timeout later. */
+    /* The target stays silent: a nack 80% of a probe timeout later. */
+    const int64_t nack_at = 20 + c.cfg.probe_timeout_ms * 4 / 5;
     fx_io_clear(&c.io);
     fx_pkt_begin(&p, SWIM__PING_REQ, 78, "m2", &a2, true);
     c.io.now = 20;
     fx_core_recv(&c, 1, &p, 20);
-    fx_core_run(&c, 59);
+    fx_core_run(&c, nack_at - 1);
     assert_int_equal(fx_io_find(&c.io, SWIM__NACK, &a1, 0), SIZE_MAX);
-    fx_core_run(&c, 60);
+    fx_core_run(&c, nack_at);
     i = fx_io_find(&c.io, SWIM__NACK, &a1, 0);
     assert_int_not_equal(i, SIZE_MAX);
-    assert_int_equal(c.io.sent[i].t, 60);
+    assert_int_equal(c.io.sent[i].t, nack_at);
     fx_io_decode(&c.io, i, &pk);
     assert_int_equal(pk.seq, 78);
     swim__packet_free(&pk);
@@ -736,6 +796,39 @@ static void test_buddy_ping(void **state)
     assert_int_equal(pk.updates[0].state, SWIM_SUSPECT);
     assert_memory_equal(pk.updates[0].name, "m1", 2);
     assert_memory_equal(pk.updates[0].from, "m0", 2);
+    swim__packet_free(&pk);
+    fx_core_free(&c);
+
+    /* A member we hold dead pings us: our ack says so first, and it
+     * refutes at once. */
+    fx_core_new(&c, NULL, 2);
+    gossip(&c, 2, 10, SWIM_DEAD, "m1", 3, "m2");
+    fx_io_clear(&c.io);
+    struct fx_pkt ping;
+    fx_pkt_ping(&ping, 31, "m0", "m1");
+    fx_core_recv(&c, 1, &ping, 20);
+    i = fx_io_find(&c.io, SWIM__ACK, &a1, 0);
+    assert_int_not_equal(i, SIZE_MAX);
+    fx_io_decode(&c.io, i, &pk);
+    assert_int_equal(pk.seq, 31);
+    assert_true(pk.n_updates >= 1);
+    assert_int_equal(pk.updates[0].state, SWIM_DEAD);
+    assert_memory_equal(pk.updates[0].name, "m1", 2);
+    assert_int_equal(pk.updates[0].incarnation, 3);
+    swim__packet_free(&pk);
+    /* ...but not when it is alive to us. */
+    fx_io_clear(&c.io);
+    fx_pkt_ping(&ping, 32, "m0", "m2");
+    struct swim_addr a2 = A(2);
+    fx_core_recv(&c, 2, &ping, 30);
+    i = fx_io_find(&c.io, SWIM__ACK, &a2, 0);
+    assert_int_not_equal(i, SIZE_MAX);
+    assert_false(has_update(&c.io, i, SWIM_DEAD, "m1", 3) &&
+                 c.io.sent[i].len < 20);
+    fx_io_decode(&c.io, i, &pk);
+    for (size_t k = 0; k < pk.n_updates; k++)
+        assert_false(pk.updates[k].name_len == 2 &&
+                     memcmp(pk.updates[k].name, "m2", 2) == 0);
     swim__packet_free(&pk);
     fx_core_free(&c);
 

@@ -62,7 +62,8 @@ static void fast_config(struct swim_config *c)
 {
     swim_config_default(c);
     c->probe_interval_ms = 100;
-    c->probe_timeout_ms = 20;
+    c->probe_timeout_ms = 10;
+    c->probe_attempts = 6;
     c->gossip_interval_ms = 30;
     c->push_pull_interval_ms = 2000;
     c->join_retry_ms = 200;

@@ -201,7 +201,7 @@ static void test_assembly_bounds(void **state)
     uint8_t buf[8];
     struct swim__wbuf w = {buf, 0, sizeof(buf)};
     assert_int_equal(swim__put_header(&w, SWIM__PING, 1, "a-long-name",
-                                      NULL, false),
+                                      NULL, NULL, false),
                      CL_ETOOBIG);
     assert_int_equal(w.len, 0);
     assert_int_equal(swim__put_version(&w), 0);
