@@ -58,6 +58,7 @@ typedef struct coord_attempt {
     coord_req *req;   /* what it asks for (owned), NULL when unknown */
     place_binding binding; /* where it runs (owned); kept after release */
     bool bound;       /* binding committed in the cluster view */
+    uint64_t order;   /* creation order in this process, for listings */
 } coord_attempt;
 
 /* The latest attempt of each step, by "<uid>.<node id>". */
@@ -147,6 +148,7 @@ struct coord {
     cl_rng rng;
 
     uint64_t next_req;
+    uint64_t next_attempt_order;
     /* counters (STATS) */
     uint64_t bad_client_frames;
     uint64_t bad_agent_frames;

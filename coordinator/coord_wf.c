@@ -504,7 +504,10 @@ static int result_view_init(result_view *v, const Couler__StepExited *ex)
     v->r.exit_code = ex->exit_code;
     v->r.message = ex->message && ex->message[0] ? ex->message : NULL;
     if (ex->has_result) {
-        v->result = cl_strndup((const char *)ex->result.data, ex->result.len);
+        /* An empty bytes field decodes with data == NULL. */
+        v->result = cl_strndup(ex->result.data ? (const char *)ex->result.data
+                                               : "",
+                               ex->result.len);
         if (v->result == NULL)
             return CL_ENOMEM;
         v->r.result = v->result;
@@ -713,6 +716,7 @@ static coord_attempt *attempt_create(coord *c, coord_wf *w, uint32_t node,
         return NULL;
     }
     place_binding_init(&a->binding);
+    a->order = ++c->next_attempt_order;
     a->node = node;
     a->seq = seq;
     a->priority = priority;
@@ -2348,6 +2352,7 @@ static int logs_cb(void *data, const char *key, size_t klen, const char *val,
 typedef struct chunk_order {
     Couler__LogChunk *ch;
     int64_t when;
+    uint64_t order;
     size_t idx;
 } chunk_order;
 
@@ -2356,6 +2361,8 @@ static int chunk_cmp(const void *pa, const void *pb)
     const chunk_order *a = pa, *b = pb;
     if (a->when != b->when)
         return a->when < b->when ? -1 : 1;
+    if (a->order != b->order)
+        return a->order < b->order ? -1 : 1;
     int c = strcmp(a->ch->pod, b->ch->pod);
     if (c != 0)
         return c;
@@ -2373,6 +2380,7 @@ static void sort_chunks(coord *c, const char *uid, Couler__LogsReply *r)
         coord_attempt *a = find_attempt(c, id);
         o[i].ch = r->chunks[i];
         o[i].when = a ? a->queued_at : 0;
+        o[i].order = a ? a->order : 0;
         o[i].idx = i;
     }
     qsort(o, r->n_chunks, sizeof(*o), chunk_cmp);
