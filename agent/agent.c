@@ -38,9 +38,16 @@ static int mkdir_p(const char *path)
 
 int agent__send(agent *a, Couler__MsgType type, const ProtobufCMessage *m)
 {
+    return agent__send_reply(a, type, ++a->next_req, m);
+}
+
+/* agent__send_reply - send with the request id of the message answered. */
+int agent__send_reply(agent *a, Couler__MsgType type, uint64_t rid,
+                      const ProtobufCMessage *m)
+{
     uint8_t *buf;
     size_t len;
-    int rv = cl_env_pack(type, ++a->next_req, m, &buf, &len);
+    int rv = cl_env_pack(type, rid, m, &buf, &len);
     if (rv != 0)
         return rv;
     const void *parts[1] = {buf};
@@ -364,6 +371,8 @@ static void on_message(cl_zsock *zs, const cl_zframes *f)
         break;
     }
     default:
+        if (agent__cache_message(a, type, rid, m))
+            break;
         a->bad_frames++;
         CL_WARN("unexpected %s from the coordinator",
                 cl_env_descriptor(type)->short_name);
@@ -568,7 +577,8 @@ static void agent_free(agent *a)
 
 static void maybe_finish_close(agent *a)
 {
-    if (a->open_handles == 0 && a->steps == NULL && a->art == NULL)
+    if (a->open_handles == 0 && a->steps == NULL && a->art == NULL &&
+        a->jobs == 0)
         agent_free(a);
 }
 
@@ -588,8 +598,10 @@ static void on_zs_closed(cl_zsock *zs)
 
 void agent__steps_closed(agent *a)
 {
-    if (a->closing)
+    if (a->closing) {
+        agent__art_maybe_free(a);
         maybe_finish_close(a);
+    }
 }
 
 void agent_close(agent *a, void (*cb)(agent *a, void *data), void *data)

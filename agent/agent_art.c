@@ -56,6 +56,8 @@ struct agent_art {
     int open_handles;
 };
 
+static void art_maybe_free(agent *a);
+
 /* ---- server -------------------------------------------------------------*/
 
 static int server_send(void *data, const uint8_t *msg, size_t len)
@@ -564,6 +566,12 @@ int agent__art_open(agent *a, cl_errmsg *err)
     return rv;
 }
 
+void agent__art_maybe_free(agent *a)
+{
+    if (a->closing)
+        art_maybe_free(a);
+}
+
 const char *agent__art_endpoint(const agent *a)
 {
     return a->art ? a->art->endpoint : "";
@@ -574,11 +582,16 @@ cache_store *agent__art_store(const agent *a)
     return a->art ? a->art->store : NULL;
 }
 
+/* The store goes last: after its handles, and after every thread-pool
+ * job that uses it (verifications, steps' imports and hand-overs). */
 static void art_maybe_free(agent *a)
 {
     struct agent_art *art = a->art;
-    if (art->open_handles > 0)
+    if (art == NULL || art->open_handles > 0 || a->jobs > 0)
         return;
+    for (agent_step *s = a->steps; s; s = s->hh.next)
+        if (s->work_busy)
+            return;
     if (art->server)
         zmq_close(art->server);
     cache_store_close(art->store);

@@ -131,15 +131,25 @@ struct agent {
     unsigned running;
 
     uint64_t bad_frames;
+    unsigned jobs; /* thread-pool jobs not tied to a step */
 };
 
+/* agent_cache.c: lookups, puts, verification and listings for the
+ * coordinator; true when `type` was a cache message (m stays the
+ * caller's). */
+bool agent__cache_message(agent *a, Couler__MsgType type, uint64_t rid,
+                          ProtobufCMessage *m);
+
 /* agent.c */
+int agent__send_reply(agent *a, Couler__MsgType type, uint64_t rid,
+                      const ProtobufCMessage *m);
 void agent__steps_closed(agent *a); /* a step was freed; finish a close */
 int agent__send(agent *a, Couler__MsgType type, const ProtobufCMessage *m);
 
 /* agent_art.c */
 int agent__art_open(agent *a, cl_errmsg *err);
 void agent__art_close(agent *a);
+void agent__art_maybe_free(agent *a); /* during close, once jobs are done */
 const char *agent__art_endpoint(const agent *a);
 cache_store *agent__art_store(const agent *a);
 /* Hand over (or fetch, then hand over) every input artifact of `s` to

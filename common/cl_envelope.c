@@ -39,6 +39,20 @@ const ProtobufCMessageDescriptor *cl_env_descriptor(Couler__MsgType type)
         return &couler__step_ack__descriptor;
     case COULER__MSG_TYPE__MSG_STEP_CANCEL:
         return &couler__step_cancel__descriptor;
+    case COULER__MSG_TYPE__MSG_CACHE_LOOKUP:
+        return &couler__cache_lookup__descriptor;
+    case COULER__MSG_TYPE__MSG_CACHE_ANSWER:
+        return &couler__cache_answer__descriptor;
+    case COULER__MSG_TYPE__MSG_CACHE_PUT:
+        return &couler__cache_put__descriptor;
+    case COULER__MSG_TYPE__MSG_CACHE_VERIFY:
+        return &couler__cache_verify__descriptor;
+    case COULER__MSG_TYPE__MSG_CACHE_VERIFIED:
+        return &couler__cache_verified__descriptor;
+    case COULER__MSG_TYPE__MSG_CACHE_ADMIN:
+        return &couler__cache_request__descriptor;
+    case COULER__MSG_TYPE__MSG_CACHE_ADMIN_REPLY:
+        return &couler__cache_admin_reply__descriptor;
     case COULER__MSG_TYPE__MSG_ERROR:
         return &couler__error_reply__descriptor;
     case COULER__MSG_TYPE__MSG_SUBMIT:

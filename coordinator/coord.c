@@ -65,6 +65,12 @@ int coord__send_agent(coord *c, const char *agent_id, Couler__MsgType type,
     return rv;
 }
 
+int coord__send_agent_frame(coord *c, const char *agent_id,
+                            const uint8_t *frame, size_t len)
+{
+    return send_to(&c->agent_zs, agent_id, strlen(agent_id), frame, len);
+}
+
 int coord__send_agent_raw(coord *c, const char *agent_id,
                           Couler__MsgType type, const uint8_t *payload,
                           size_t len)
@@ -93,6 +99,18 @@ static void reply(coord *c, const cl_zframes *f, uint64_t rid,
     if (cl_env_pack(type, rid, m, &buf, &len) != 0)
         return;
     send_to(&c->client_zs, (const char *)f->data[0], f->len[0], buf, len);
+    cl_free(buf);
+}
+
+void coord__reply_client(coord *c, const uint8_t *ident, size_t ident_len,
+                         uint64_t rid, Couler__MsgType type,
+                         const ProtobufCMessage *m)
+{
+    uint8_t *buf;
+    size_t len;
+    if (cl_env_pack(type, rid, m, &buf, &len) != 0)
+        return;
+    send_to(&c->client_zs, (const char *)ident, ident_len, buf, len);
     cl_free(buf);
 }
 
@@ -220,9 +238,14 @@ static void on_agent_message(cl_zsock *zs, const cl_zframes *f)
     case COULER__MSG_TYPE__MSG_STEP_EXITED:
         coord__on_exited(c, id, (Couler__StepExited *)m);
         break;
-    default:
-        c->bad_agent_frames++;
+    default: {
+        bool keep = false;
+        if (!coord__cache_message(c, id, type, rid, m, &keep))
+            c->bad_agent_frames++;
+        if (keep)
+            return; /* the cache keeps the message */
         break;
+    }
     }
     cl_env_free(m);
 }
@@ -467,6 +490,8 @@ static void handle_stats(coord *c, const cl_zframes *f, uint64_t rid)
               {"steps_exited", c->steps_exited},
               {"steps_lost", c->steps_lost},
               {"store_errors", c->store_errors},
+              {"steps_assigned", c->steps_assigned},
+              {"cache_hits", c->cache_hits},
               {"workflows", HASH_COUNT(c->wfs)},
               {"agents", HASH_COUNT(c->agents)}};
     enum { N = sizeof(cs) / sizeof(cs[0]) };
@@ -531,6 +556,15 @@ static void on_client_message(cl_zsock *zs, const cl_zframes *f)
     case COULER__MSG_TYPE__MSG_STATS:
         handle_stats(c, f, rid);
         break;
+    case COULER__MSG_TYPE__MSG_CACHE: {
+        cl_errmsg aerr;
+        cl_errmsg_clear(&aerr);
+        int arv = coord__cache_admin(c, f->data[0], f->len[0], rid,
+                                     (Couler__CacheRequest *)m, &aerr);
+        if (arv != 0)
+            reply_error(c, f, rid, arv, aerr.msg);
+        break;
+    }
     default:
         c->bad_client_frames++;
         reply_error(c, f, rid, CL_ENOTSUP, "not a client request");
@@ -637,8 +671,8 @@ int coord_start(coord *c, cl_errmsg *err)
     }
     c->open_handles += 2;
     c->started_mono = cl_now_ms();
-    if ((rv = coord__place_init(c)) != 0) {
-        cl_errmsg_set(err, "placement: %s", cl_strerror(rv));
+    if ((rv = coord__place_init(c)) != 0 || (rv = coord__cache_init(c)) != 0) {
+        cl_errmsg_set(err, "out of memory");
         return rv;
     }
     rv = coord__load(c, err);
@@ -683,6 +717,7 @@ int coord_start(coord *c, cl_errmsg *err)
 
 static void finish_close(coord *c)
 {
+    coord__cache_free(c);
     coord__free_all(c);
     coord__place_free(c);
     coord_store_close(c->store);

@@ -403,6 +403,7 @@ enum {
     OPT_COORD,
     OPT_TIMEOUT,
     OPT_NOPREFIX,
+    OPT_OLDER,
 };
 
 static const struct option client_opts[] = {
@@ -430,6 +431,7 @@ static const struct option client_opts[] = {
     {"message", required_argument, 0, OPT_MESSAGE},
     {"follow", no_argument, 0, 'F'},
     {"no-prefix", no_argument, 0, OPT_NOPREFIX},
+    {"older-than", required_argument, 0, OPT_OLDER},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -439,7 +441,7 @@ typedef struct opts {
     bool watch, wait, log, dry_run, running, completed, no_headers, no_utf8,
         memoized, follow, no_prefix;
     const char *entrypoint, *name, *generate_name, *cache, *status, *prefix,
-        *message;
+        *message, *older_than;
     int priority;
     bool has_priority;
     char **args;
@@ -535,6 +537,9 @@ static int parse_opts(cli *c, int argc, char **argv, opts *o,
             break;
         case OPT_NOPREFIX:
             o->no_prefix = true;
+            break;
+        case OPT_OLDER:
+            o->older_than = optarg;
             break;
         case 'h':
             return -1;
@@ -927,6 +932,45 @@ static int verb_stats(cli *c, opts *o)
     return 0;
 }
 
+static int verb_cache(cli *c, opts *o)
+{
+    if (o->nargs < 1)
+        return die(2, "cache: ls, show KEY, rm KEY or prune --older-than D");
+    Couler__CacheRequest req = COULER__CACHE_REQUEST__INIT;
+    const char *op = o->args[0];
+    if (strcmp(op, "ls") == 0 || strcmp(op, "list") == 0) {
+        req.op = COULER__CACHE_REQUEST__OP__OP_LS;
+    } else if (strcmp(op, "show") == 0 || strcmp(op, "rm") == 0) {
+        if (o->nargs < 2)
+            return die(2, "cache %s: a key is required (see `cache ls`)", op);
+        req.op = op[0] == 's' ? COULER__CACHE_REQUEST__OP__OP_SHOW
+                              : COULER__CACHE_REQUEST__OP__OP_RM;
+        req.key = o->args[1];
+    } else if (strcmp(op, "prune") == 0) {
+        int64_t ms;
+        if (o->older_than == NULL || cl_duration_parse(o->older_than, &ms))
+            return die(2, "cache prune: --older-than DURATION is required "
+                          "(e.g. 24h)");
+        req.op = COULER__CACHE_REQUEST__OP__OP_PRUNE;
+        req.older_than_ms = ms;
+    } else {
+        return die(2, "cache: unknown operation '%s'", op);
+    }
+    ProtobufCMessage *m;
+    if (call(c, COULER__MSG_TYPE__MSG_CACHE, &req.base,
+             COULER__MSG_TYPE__MSG_CACHE_REPLY, &m) != 0)
+        return 1;
+    Couler__CacheReply *rep = (Couler__CacheReply *)m;
+    fputs(rep->text, stdout);
+    int rc = (req.op == COULER__CACHE_REQUEST__OP__OP_SHOW ||
+              req.op == COULER__CACHE_REQUEST__OP__OP_RM) &&
+                     rep->count == 0 && strstr(rep->text, "no entry")
+                 ? 1
+                 : 0;
+    cl_env_free(m);
+    return rc;
+}
+
 static int verb_lint(cli *c, opts *o)
 {
     (void)c;
@@ -1001,6 +1045,8 @@ int coord_cli_main(const char *verb, int argc, char **argv)
         rv = verb_stats(&c, &o);
     else if (strcmp(verb, "lint") == 0)
         rv = verb_lint(&c, &o);
+    else if (strcmp(verb, "cache") == 0)
+        rv = verb_cache(&c, &o);
     else
         rv = die(2, "unknown command '%s' (see couler-coord --help)", verb);
     kv_free(&o.params);
@@ -1034,6 +1080,13 @@ void coord_cli_usage(FILE *f)
         "  resubmit NAME [--memoized] [-p k=v] [--wait|--watch]\n"
         "  delete NAME...\n"
         "  lint FILE|DIR...       check workflows offline\n"
+        "\n"
+        "Cache:\n"
+        "  cache ls                        entries on every live node\n"
+        "  cache show KEY                  an entry and its eviction score\n"
+        "  cache rm KEY\n"
+        "  cache prune --older-than D      entries unused for D (e.g. 24h)\n"
+        "  (submit --cache off|memoize|auto overrides the policy)\n"
         "\n"
         "Cluster:\n"
         "  nodes [-o wide|json]   agents, their hardware and running steps\n"

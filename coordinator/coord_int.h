@@ -22,6 +22,8 @@ enum coord_att_state {
     COORD_ATT_ASSIGNED = 2, /* sent to an agent */
     COORD_ATT_STARTED = 3,  /* the agent reported it running */
     COORD_ATT_DONE = 4,     /* exited, lost or cancelled: final */
+    COORD_ATT_LOOKUP = 5,   /* asking the cache, or waiting for an
+                               identical step in flight */
 };
 
 enum coord_agent_state {
@@ -59,6 +61,7 @@ typedef struct coord_attempt {
     place_binding binding; /* where it runs (owned); kept after release */
     bool bound;       /* binding committed in the cluster view */
     uint64_t order;   /* creation order in this process, for listings */
+    char cache_key[CL_DIGEST_HEX_SIZE]; /* "" unless cacheable */
 } coord_attempt;
 
 /* The latest attempt of each step, by "<uid>.<node id>". */
@@ -146,6 +149,7 @@ struct coord {
     agent *emb;
     place_cluster *pc;
     cl_rng rng;
+    struct coord_cache *cache;
 
     uint64_t next_req;
     uint64_t next_attempt_order;
@@ -156,6 +160,8 @@ struct coord {
     uint64_t steps_exited;
     uint64_t steps_lost;
     uint64_t store_errors;
+    uint64_t cache_hits;
+    uint64_t steps_assigned;
 };
 
 /* coord.c */
@@ -192,6 +198,46 @@ void coord__logs_reply_free(Couler__LogsReply *reply);
 void coord__free_all(coord *c);
 const char *coord__wf_phase(const coord_wf *w);
 int coord__task_key(const wf_task *t, cache_key *out);
+
+coord_attempt *coord__find_attempt(coord *c, const char *id);
+void coord__process(coord *c);
+/* A cache hit (or an identical step's result) stands for attempt a. */
+void coord__cached_exit(coord *c, coord_attempt *a, const Couler__StepExited *ex,
+                        const char *keyhex, const char *from);
+void coord__cache_miss(coord *c, coord_attempt *a);
+void coord__memo_answer(coord *c, const char *wf_name, uint32_t node,
+                        const Couler__CacheEntryMsg *hit, const char *user_key,
+                        const char *from);
+
+/* coord.c */
+int coord__send_agent_frame(coord *c, const char *agent_id,
+                            const uint8_t *frame, size_t len);
+void coord__reply_client(coord *c, const uint8_t *ident, size_t ident_len,
+                         uint64_t rid, Couler__MsgType type,
+                         const ProtobufCMessage *m);
+
+/* coord_cache.c: the distributed step-output cache */
+int coord__cache_init(coord *c);
+void coord__cache_free(coord *c);
+const char *coord__cache_policy(coord *c, const coord_wf *w);
+bool coord__cacheable(coord *c, const coord_wf *w, const wf_task *t);
+void coord__cache_lookup_step(coord *c, coord_attempt *a, const char *keyhex);
+bool coord__cache_claim(coord *c, const char *keyhex, const char *attempt_id);
+void coord__cache_settle(coord *c, const char *keyhex,
+                         const Couler__StepExited *ex, const char *host);
+void coord__memo_lookup(coord *c, const char *wf_name, uint32_t node,
+                        const char *cache_name, const char *user_key,
+                        int64_t max_age_ms);
+void coord__memo_save(coord *c, const char *cache_name, const char *user_key,
+                      const wf_step_result *r, const char *node_id);
+void coord__cache_put(coord *c, const char *keyhex,
+                      const Couler__CacheEntryMsg *e, const char *skip);
+bool coord__cache_message(coord *c, const char *agent_id, Couler__MsgType type,
+                          uint64_t rid, ProtobufCMessage *m, bool *keep);
+int coord__cache_admin(coord *c, const uint8_t *ident, size_t ident_len,
+                       uint64_t client_rid, const Couler__CacheRequest *req,
+                       cl_errmsg *err);
+void coord__cache_tick(coord *c);
 
 /* coord_place.c: placement */
 int coord__place_init(coord *c);

@@ -28,6 +28,7 @@ static void process_pending(coord *c);
 static void agent_load_changed(coord *c, coord_agent *ag);
 static void synth_exit(coord *c, coord_wf *w, coord_attempt *a,
                        enum wf_phase phase, const char *message);
+static void attempt_done(coord *c, coord_attempt *a, coord_batch *b);
 static void drain_actions(coord *c, coord_wf *w);
 static void finish_replay(coord *c, coord_wf *w);
 
@@ -824,7 +825,59 @@ static void handle_dispatch(coord *c, coord_wf *w, const wf_task *t)
         synth_exit(c, w, a, WF_ERROR, rerr.msg);
         return;
     }
+    cache_key ck;
+    if (coord__cacheable(c, w, t) && coord__task_key(t, &ck) == 0) {
+        cache_key_hex(&ck, a->cache_key);
+        a->state = COORD_ATT_LOOKUP;
+        coord__cache_lookup_step(c, a, a->cache_key);
+        return;
+    }
     queue_push(c, a);
+}
+
+void coord__cache_miss(coord *c, coord_attempt *a)
+{
+    a->state = COORD_ATT_QUEUED;
+    if (a->cache_key[0] && !coord__cache_claim(c, a->cache_key, a->id)) {
+        a->state = COORD_ATT_LOOKUP; /* waits for the identical one */
+        return;
+    }
+    queue_push(c, a);
+    coord__schedule(c);
+}
+
+void coord__cached_exit(coord *c, coord_attempt *a, const Couler__StepExited *ex,
+                        const char *keyhex, const char *from)
+{
+    coord_wf *w = coord__find_wf(c, a->wf_name);
+    coord_batch *b = coord_batch_new();
+    if (b == NULL)
+        return;
+    attempt_done(c, a, b);
+    if (w != NULL && w->run != NULL) {
+        Couler__EngineEvent *ev =
+            event_new(COULER__ENGINE_EVENT__KIND__EV_EXITED, a->node,
+                      cl_wall_ms());
+        if (ev) {
+            ev->result = (Couler__StepExited *)ex;
+            ev->memo_hit = true;
+            ev->memo_key = (char *)keyhex;
+            ev->memo_from = (char *)(from ? from : "");
+            record_event(c, w, ev, b);
+            cl_free(ev);
+        }
+    } else {
+        cl_errmsg err;
+        coord_store_write(c->store, b, false, &err);
+    }
+    coord_batch_free(b);
+    CL_INFO("step %s: cache hit (%.12s, from %s)", a->display, keyhex,
+            from ? from : "?");
+}
+
+void coord__process(coord *c)
+{
+    process_pending(c);
 }
 
 /* Mark an attempt final and write it, as part of `b`. */
@@ -889,7 +942,7 @@ static void handle_kill(coord *c, coord_wf *w, uint32_t node,
     if (a == NULL || a->state == COORD_ATT_DONE)
         return;
     const char *why = reason && reason[0] ? reason : "cancelled";
-    if (a->state == COORD_ATT_QUEUED) {
+    if (a->state == COORD_ATT_QUEUED || a->state == COORD_ATT_LOOKUP) {
         synth_exit(c, w, a, WF_FAILED, why);
         return;
     }
@@ -904,93 +957,47 @@ static void handle_memo_lookup(coord *c, coord_wf *w, const wf_action *act)
 {
     if (w->replaying)
         return; /* the answer, if it was given, is in the log */
-    char key[1024];
-    snprintf(key, sizeof(key), "m/%s/%s",
-             act->memo_cache ? act->memo_cache : "", act->memo_key);
-    char *val = NULL;
-    size_t vlen = 0;
-    cl_errmsg err;
-    Couler__MemoRecord *mr = NULL;
-    if (coord_store_get(c->store, key, &val, &vlen, &err) == 0)
-        mr = couler__memo_record__unpack(&cl_pb_allocator, vlen,
-                                         (uint8_t *)val);
-    cl_free(val);
-    int64_t now = cl_wall_ms();
-    bool hit = mr != NULL && mr->result != NULL &&
-               (act->memo_max_age_ms <= 0 ||
-                now - mr->created <= act->memo_max_age_ms);
-    Couler__EngineEvent *ev =
-        event_new(COULER__ENGINE_EVENT__KIND__EV_MEMO, act->node, now);
-    if (ev != NULL) {
-        ev->memo_hit = hit;
-        ev->memo_key = (char *)act->memo_key;
-        ev->memo_from = hit ? mr->node_id : "";
-        ev->result = hit ? mr->result : NULL;
-        record_event(c, w, ev, NULL);
-        cl_free(ev);
-    }
-    if (mr)
-        couler__memo_record__free_unpacked(mr, &cl_pb_allocator);
+    coord__memo_lookup(c, w->name, act->node, act->memo_cache, act->memo_key,
+                       act->memo_max_age_ms);
 }
 
 static void handle_memo_save(coord *c, coord_wf *w, const wf_action *act)
 {
     if (w->replaying || act->result == NULL)
         return;
-    const wf_step_result *r = act->result;
-    Couler__StepExited ex = COULER__STEP_EXITED__INIT;
-    ex.attempt_id = "";
-    ex.phase = r->phase;
-    ex.exit_code = r->exit_code;
-    ex.message = (char *)(r->message ? r->message : "");
-    if (r->result) {
-        ex.result.data = (uint8_t *)r->result;
-        ex.result.len = strlen(r->result);
-        ex.has_result = true;
+    coord__memo_save(c, act->memo_cache, act->memo_key, act->result,
+                     act->node_id);
+}
+
+void coord__memo_answer(coord *c, const char *wf_name, uint32_t node,
+                        const Couler__CacheEntryMsg *hit, const char *user_key,
+                        const char *from)
+{
+    coord_wf *w = coord__find_wf(c, wf_name);
+    if (w == NULL || w->run == NULL)
+        return;
+    Couler__EngineEvent *ev =
+        event_new(COULER__ENGINE_EVENT__KIND__EV_MEMO, node, cl_wall_ms());
+    if (ev == NULL)
+        return;
+    Couler__StepExited ex;
+    if (hit != NULL) {
+        couler__step_exited__init(&ex);
+        ex.phase = WF_SUCCEEDED;
+        ex.exit_code = hit->exit_code;
+        ex.result = hit->result;
+        ex.has_result = hit->has_result;
+        ex.params = hit->params;
+        ex.n_params = hit->n_params;
+        ex.artifacts = hit->artifacts;
+        ex.n_artifacts = hit->n_artifacts;
+        ev->result = &ex;
     }
-    Couler__KV *items = NULL;
-    ex.params = kv_array(r->params, r->nparams, &items);
-    ex.n_params = ex.params ? r->nparams : 0;
-    Couler__ArtifactRef *arts = cl_calloc(r->nartifacts + 1, sizeof(*arts));
-    Couler__ArtifactRef **artp = cl_calloc(r->nartifacts + 1, sizeof(*artp));
-    if (arts && artp) {
-        for (size_t i = 0; i < r->nartifacts; i++) {
-            couler__artifact_ref__init(&arts[i]);
-            arts[i].name = (char *)r->artifacts[i].name;
-            arts[i].digest = (char *)r->artifacts[i].digest;
-            arts[i].host = (char *)r->artifacts[i].host;
-            arts[i].size = r->artifacts[i].size;
-            arts[i].is_dir = r->artifacts[i].is_dir;
-            artp[i] = &arts[i];
-        }
-        ex.artifacts = artp;
-        ex.n_artifacts = r->nartifacts;
-    }
-    Couler__MemoRecord mr = COULER__MEMO_RECORD__INIT;
-    mr.result = &ex;
-    mr.created = cl_wall_ms();
-    mr.node_id = (char *)(act->node_id ? act->node_id : "");
-    size_t len = couler__memo_record__get_packed_size(&mr);
-    uint8_t *buf = cl_malloc(len ? len : 1);
-    if (buf) {
-        couler__memo_record__pack(&mr, buf);
-        char key[1024];
-        snprintf(key, sizeof(key), "m/%s/%s",
-                 act->memo_cache ? act->memo_cache : "", act->memo_key);
-        coord_batch *b = coord_batch_new();
-        if (b) {
-            coord_batch_put(b, key, buf, len);
-            cl_errmsg err;
-            if (coord_store_write(c->store, b, false, &err) != 0)
-                CL_WARN("memoize %s: %s", act->memo_key, err.msg);
-            coord_batch_free(b);
-        }
-        cl_free(buf);
-    }
-    cl_free(items);
-    cl_free(ex.params);
-    cl_free(arts);
-    cl_free(artp);
+    ev->memo_hit = hit != NULL;
+    ev->memo_key = (char *)(user_key ? user_key : "");
+    ev->memo_from = (char *)(from ? from : "");
+    record_event(c, w, ev, NULL);
+    cl_free(ev);
 }
 
 /* ---- mutexes (synchronization.mutex, cluster-wide) ------------------------*/
@@ -1262,6 +1269,7 @@ static bool send_assign(coord *c, coord_attempt *a)
     a->state = COORD_ATT_ASSIGNED;
     set_str(&a->agent, ag->id);
     ag->running++;
+    c->steps_assigned++;
     agent_load_changed(c, ag);
     coord_batch *b = coord_batch_new();
     if (b) {
@@ -1322,12 +1330,14 @@ void coord__schedule(coord *c)
 
 /* ---- agent events ----------------------------------------------------------*/
 
-static coord_attempt *find_attempt(coord *c, const char *id)
+coord_attempt *coord__find_attempt(coord *c, const char *id)
 {
     coord_attempt *a;
     HASH_FIND_STR(c->attempts, id, a);
     return a;
 }
+
+#define find_attempt coord__find_attempt
 
 void coord__on_started(coord *c, const char *agent_id,
                        const Couler__StepStarted *m)
@@ -1396,6 +1406,26 @@ static void send_ack(coord *c, const char *agent_id, const char *attempt_id)
     coord__send_agent(c, agent_id, COULER__MSG_TYPE__MSG_STEP_ACK, &ack.base);
 }
 
+/* A cacheable step succeeded: its owners keep the entry (the producer
+ * already stored it with its artifacts). */
+static void put_entry(coord *c, const coord_attempt *a,
+                      const Couler__StepExited *m, const char *producer)
+{
+    Couler__CacheEntryMsg e = COULER__CACHE_ENTRY_MSG__INIT;
+    e.key = (char *)a->cache_key;
+    e.params = m->params;
+    e.n_params = m->n_params;
+    e.result = m->result;
+    e.has_result = m->has_result;
+    e.exit_code = m->exit_code;
+    e.artifacts = m->artifacts;
+    e.n_artifacts = m->n_artifacts;
+    e.producer = (char *)producer;
+    e.created = cl_wall_ms();
+    e.compute_ms = m->compute_ms;
+    coord__cache_put(c, a->cache_key, &e, producer);
+}
+
 void coord__on_exited(coord *c, const char *agent_id,
                       const Couler__StepExited *m)
 {
@@ -1432,11 +1462,18 @@ void coord__on_exited(coord *c, const char *agent_id,
     coord_batch_free(b);
     if (rv == 0)
         send_ack(c, agent_id, m->attempt_id); /* only once it is durable */
+    if (a->cache_key[0]) {
+        if (m->phase == WF_SUCCEEDED)
+            put_entry(c, a, m, agent_id);
+        coord__cache_settle(c, a->cache_key, m, agent_id);
+    }
     process_pending(c);
 }
 
 static void lose_attempt(coord *c, coord_attempt *a, const char *why)
 {
+    if (a->cache_key[0])
+        coord__cache_settle(c, a->cache_key, NULL, NULL);
     coord_wf *w = coord__find_wf(c, a->wf_name);
     coord_batch *b = coord_batch_new();
     if (b == NULL)
@@ -1528,6 +1565,7 @@ void coord__reconcile_agent(coord *c, coord_agent *ag,
 
 void coord__tick(coord *c)
 {
+    coord__cache_tick(c);
     int64_t mono = cl_now_ms();
     int64_t now = cl_wall_ms();
     unsigned timeout = c->cfg.agent_timeout_ms ? c->cfg.agent_timeout_ms
@@ -2127,6 +2165,8 @@ static int load_attempt(void *data, const char *key, size_t klen,
                                           r->display_name, 0, r->seq);
         if (a != NULL) {
             a->state = (enum coord_att_state)r->state;
+            if (a->state == COORD_ATT_LOOKUP)
+                a->state = COORD_ATT_QUEUED; /* its lookup starts over */
             a->queued_at = r->created;
             cl_errmsg berr;
             if (r->binding.len > 0 &&

@@ -286,7 +286,8 @@ enum wf_phase wf_run_node_phase(const wf_run *r, uint32_t node);
  *      "nodes":{<id>:{"id","name","displayName","type","templateName",
  *        "phase","boundaryID","children","startedAt","finishedAt","message",
  *        "hostNodeName","inputs","outputs":{"parameters","result","exitCode",
- *        "artifacts"},"memoizationStatus"}},
+ *        "artifacts"},"memoizationStatus":{"hit","key","cacheName",
+ *        "from"}}},
  *      "outputs":{"parameters":[...globals...]}}}
  * Timestamps are RFC 3339 to the second; absent ones are null. The caller
  * owns the result. */

@@ -416,6 +416,7 @@ typedef struct wf__node {
     const char *host;
     const char *memo_key;
     const char *memo_cache;
+    const char *memo_from;  /* where a cache hit came from, or NULL */
     wf__io *io;
     wf__frame *fr;
     uint32_t *kids;         /* execution children, in creation order */

@@ -3176,6 +3176,8 @@ int wf_run_memo_result(wf_run *r, uint32_t node, const wf_step_result *hit,
         return wf__api_leave(r);
     nd = &r->nodes[node];
     nd->flags |= WF__F_MEMO_HIT;
+    if (hit->memo_from)
+        nd->memo_from = wf__rstrdup(r, hit->memo_from);
     io->result = wf__rstrdup(r, hit->result);
     io->exit_code = hit->exit_code;
     io->has_exit = hit->exit_code >= 0;
@@ -3333,6 +3335,8 @@ int wf_run_step_exited(wf_run *r, uint32_t node, const wf_step_result *res,
     if (res->memo_hit) {
         nd->flags |= WF__F_MEMO | WF__F_MEMO_HIT;
         nd->memo_key = wf__rstrdup(r, res->memo_key);
+        if (res->memo_from)
+            nd->memo_from = wf__rstrdup(r, res->memo_from);
     }
     if (nd->host == NULL && res->memo_from == NULL)
         nd->host = NULL;

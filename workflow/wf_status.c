@@ -197,6 +197,8 @@ json_t *wf__node_json(const wf_run *r, uint32_t i)
                                                               : ""));
         json_object_set_new(m, "cacheName",
                             json_string(n->memo_cache ? n->memo_cache : ""));
+        if (n->memo_from)
+            json_object_set_new(m, "from", json_string(n->memo_from));
         json_object_set_new(o, "memoizationStatus", m);
     }
     return o;

@@ -121,10 +121,12 @@ static char *wf_map_text(const wf_map *m, const char *s)
         }
         for (int i = 0; i < m->npaths && !done; i++) {
             size_t l = strlen(m->paths[i]);
+            if (strncmp(p, m->paths[i], l) != 0)
+                continue;
+            /* Only now is p known to be at least l long. */
             char after = p[l];
-            if (!strncmp(p, m->paths[i], l) &&
-                (after == '\0' || after == ' ' || after == '"' ||
-                 after == '\'' || after == ';' || after == '/')) {
+            if (after == '\0' || after == ' ' || after == '"' ||
+                after == '\'' || after == ';' || after == '/') {
                 cl_buf_puts(&b, m->dir);
                 cl_buf_puts(&b, m->paths[i]);
                 p += l;
