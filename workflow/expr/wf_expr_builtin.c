@@ -84,6 +84,63 @@ bool wf_expr__parse_float(const char *s, size_t len, double *out)
     return true;
 }
 
+/* spf13/cast ToInt64E for strings: a zero fraction is dropped ("3.00"),
+ * then strconv.ParseInt(s, 0, 64): sign, 0x/0o/0b or leading-0 octal
+ * prefixes, '_' between digits or after a prefix. Anything else is 0. */
+static int64_t cast_int(const char *s, size_t len)
+{
+    const char *dot = memchr(s, '.', len);
+    if (dot != NULL) {
+        for (const char *p = dot + 1; p < s + len; p++)
+            if (*p != '0')
+                return 0;
+        len = (size_t)(dot - s);
+    }
+    size_t i = 0;
+    bool neg = false;
+    if (i < len && (s[i] == '+' || s[i] == '-'))
+        neg = s[i++] == '-';
+    unsigned base = 10;
+    bool prefixed = false;
+    if (i + 1 < len && s[i] == '0') {
+        char b = (char)tolower((unsigned char)s[i + 1]);
+        if (b == 'x' || b == 'o' || b == 'b') {
+            base = b == 'x' ? 16 : b == 'o' ? 8 : 2;
+            i += 2;
+            prefixed = true;
+        } else {
+            base = 8;
+            i += 1;
+            prefixed = true;
+        }
+    }
+    if (i >= len && !(prefixed && base == 8))
+        return 0;
+    uint64_t v = 0;
+    bool last_us = !prefixed; /* '_' may follow a prefix or a digit */
+    for (; i < len; i++) {
+        char c = s[i];
+        if (c == '_' && !last_us) {
+            last_us = true;
+            continue;
+        }
+        int d = isdigit((unsigned char)c)   ? c - '0'
+                : isxdigit((unsigned char)c) ? tolower((unsigned char)c) - 'a' + 10
+                                             : 99;
+        if ((unsigned)d >= base)
+            return 0;
+        if (v > (UINT64_MAX - (uint64_t)d) / base)
+            return 0;
+        v = v * base + (uint64_t)d;
+        last_us = false;
+    }
+    if (last_us && i > 0 && s[i - 1] == '_')
+        return 0;
+    if ((!neg && v > INT64_MAX) || (neg && v > (uint64_t)INT64_MAX + 1))
+        return 0;
+    return neg ? (int64_t)(0 - v) : (int64_t)v;
+}
+
 int64_t wf_expr__to_int64(const json_t *v)
 {
     switch (json_typeof(v)) {
@@ -101,16 +158,8 @@ int64_t wf_expr__to_int64(const json_t *v)
     }
     case JSON_TRUE:
         return 1;
-    case JSON_STRING: {
-        int64_t i;
-        double d;
-        /* cast.ToInt64E: strconv.ParseInt(s, 0, 0) after trimming
-         * leading zeros of decimals; floats in strings do not parse. */
-        if (wf_expr__parse_int(SV(v), SL(v), &i))
-            return i;
-        (void)d;
-        return 0;
-    }
+    case JSON_STRING:
+        return cast_int(SV(v), SL(v));
     default:
         return 0;
     }

@@ -179,7 +179,8 @@ int wf_expr__uniq(wf_expr__ev *ev, const json_t *src, json_t **out);
 
 /* Go-like conversions shared by builtins and sprig. */
 /* wf_expr__to_int64 - spf13/cast ToInt64 as sprig uses it: numbers
- * truncated, numeric strings parsed (else 0), bools 1/0, others 0. */
+ * truncated, integer strings parsed as strconv.ParseInt(s, 0, 64) after
+ * dropping a zero fraction (else 0), bools 1/0, others 0. */
 int64_t wf_expr__to_int64(const json_t *v);
 double wf_expr__to_float64(const json_t *v);
 /* wf_expr__to_str - sprig's strval: strings as is, else Go "%v". */

@@ -9,6 +9,23 @@ static void test_math(void **state)
     assert_expr(NULL, "sprig.add()", "0");
     assert_expr(NULL, "sprig.add('4', 1.9, true)", "6"); /* cast.ToInt64 */
     assert_expr(NULL, "sprig.add('x', 1)", "1");
+    /* strings convert as strconv.ParseInt(s, 0, 64) after "3.00" -> "3" */
+    assert_expr(NULL, "sprig.int('3.00')", "3");
+    assert_expr(NULL, "sprig.int('3.5')", "0");
+    assert_expr(NULL, "sprig.int('0x1F')", "31");
+    assert_expr(NULL, "sprig.int('0b101')", "5");
+    assert_expr(NULL, "sprig.int('0o17')", "15");
+    assert_expr(NULL, "sprig.int('017')", "15");
+    assert_expr(NULL, "sprig.int('08')", "0");
+    assert_expr(NULL, "sprig.int('-0x10')", "-16");
+    assert_expr(NULL, "sprig.int('0x_1_0')", "16");
+    assert_expr(NULL, "sprig.int('1_0')", "10");
+    assert_expr(NULL, "sprig.int('1__0')", "0");
+    assert_expr(NULL, "sprig.int('_1')", "0");
+    assert_expr(NULL, "sprig.int('1_')", "0");
+    assert_expr(NULL, "sprig.int('0')", "0");
+    assert_expr(NULL, "sprig.int('-')", "0");
+    assert_expr(NULL, "sprig.int('99999999999999999999')", "0");
     assert_expr(NULL, "sprig.add(34, 27, 15, 57, 46) / 5", "35.8");
     assert_expr(NULL, "sprig.add1(41)", "42");
     assert_expr(NULL, "sprig.sub(10, 3)", "7");
