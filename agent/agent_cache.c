@@ -288,7 +288,8 @@ static void free_listing(Couler__CacheAdminReply *r)
         cl_free(m->producer);
         cl_free(m->memo_cache);
         cl_free(m->memo_key);
-        cl_free(m->text);
+        if (m->text != protobuf_c_empty_string) /* set by `show` only */
+            cl_free(m->text);
         cl_free(m);
     }
     cl_free(r->entries);

@@ -159,16 +159,17 @@ static void set_latest(coord *c, coord_attempt *a)
     coord_latest *l;
     HASH_FIND_STR(c->latest, a->key, l);
     if (l == NULL) {
+        /* The map owns its key: uthash keeps the pointer it was added
+         * with, which must outlive any one attempt. */
         l = cl_calloc(1, sizeof(*l));
-        if (l == NULL)
+        if (l == NULL || (l->key = cl_strdup(a->key)) == NULL) {
+            cl_free(l);
             return;
-        l->key = a->key;
+        }
         HASH_ADD_KEYPTR(hh, c->latest, l->key, strlen(l->key), l);
     }
-    if (l->att == NULL || l->att->seq <= a->seq) {
+    if (l->att == NULL || l->att->seq <= a->seq)
         l->att = a;
-        l->key = a->key;
-    }
 }
 
 static void attempt_free(coord *c, coord_attempt *a)
@@ -177,6 +178,7 @@ static void attempt_free(coord *c, coord_attempt *a)
     HASH_FIND_STR(c->latest, a->key, l);
     if (l != NULL && l->att == a) {
         HASH_DEL(c->latest, l);
+        cl_free(l->key);
         cl_free(l);
     }
     if (a->queued)
@@ -2486,6 +2488,7 @@ void coord__free_all(coord *c)
     HASH_ITER(hh, c->latest, l, lt)
     {
         HASH_DEL(c->latest, l);
+        cl_free(l->key);
         cl_free(l);
     }
     coord_agent *ag, *agt;

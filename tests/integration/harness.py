@@ -38,7 +38,17 @@ def step_env():
     env["PATH"] = ":".join([shims, env.get("PATH", "/usr/bin:/bin"),
                             "/usr/games", "/usr/local/games"])
     env.setdefault("COULER_LOG", "info")
+    supp = os.path.join(SRC, "tests", "lsan.supp")
+    # Full unwinding: the suppressed allocation is deep in a plugin built
+    # without frame pointers.
+    env.setdefault("LSAN_OPTIONS", "suppressions=%s:print_suppressions=0:"
+                   "fast_unwind_on_malloc=0" %
+                   supp)
     return env
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "double free", "corruption")
 
 
 class Daemon:
@@ -141,10 +151,27 @@ class Cluster:
             self.coord.stop()
         self.start_coord()
 
+    def sanitizer_reports(self):
+        """Sanitizer or allocator reports in any daemon's log (a daemon
+        built with ASan+UBSan reports there, and at exit)."""
+        found = []
+        for d in [self.coord] + self.agents:
+            text = d.log()
+            for mark in SANITIZER_MARKS:
+                if mark in text:
+                    i = text.index(mark)
+                    found.append("%s: %s" % (d.name, text[max(0, i - 200):
+                                                          i + 3000]))
+                    break
+        return found
+
     def close(self, failed=False):
         for d in self.agents + [self.coord]:
             if d is not None:
                 d.stop()
+        reports = self.sanitizer_reports()
+        if reports:
+            failed = True
         if failed or os.environ.get("COULER_KEEP"):
             print("cluster files kept in %s" % self.dir, file=sys.stderr)
             for d in [self.coord] + self.agents:
@@ -153,6 +180,7 @@ class Cluster:
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
             shutil.rmtree(self.shared, ignore_errors=True)
+        return reports
 
     # ---- the CLI ---------------------------------------------------------
     def cli(self, *args, check=True, input=None, timeout=120):
@@ -239,7 +267,10 @@ class ClusterTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.c.close(failed=cls.failed)
+        reports = cls.c.close(failed=cls.failed)
+        if reports:
+            raise AssertionError("sanitizer reports from the daemons:\n" +
+                                 "\n".join(reports))
 
     def run(self, result=None):
         res = super().run(result)
