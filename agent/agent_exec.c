@@ -286,6 +286,14 @@ static void complete_report(agent_step *s)
         s->verdict_phase = AGENT_PHASE_ERROR;
         snprintf(s->verdict_msg, sizeof(s->verdict_msg), "%s", s->art_why);
     }
+    if (s->cache_why[0]) {
+        CL_WARN("step %s: %s", s->attempt_id, s->cache_why);
+        /* The step's own result stands; its node says why it is not
+         * cached. */
+        if (s->verdict_phase == AGENT_PHASE_SUCCEEDED && !s->verdict_msg[0])
+            snprintf(s->verdict_msg, sizeof(s->verdict_msg), "%s",
+                     s->cache_why);
+    }
     ex.phase = s->verdict_phase;
     ex.exit_code = s->verdict_code;
     ex.message = s->verdict_msg;
@@ -347,8 +355,6 @@ static void complete_report(agent_step *s)
         CL_WARN("step %s: cannot persist its report (%s); it is kept in "
                 "memory until acknowledged",
                 s->attempt_id, cl_strerror(rv));
-    if (s->cache_why[0])
-        CL_WARN("step %s: %s", s->attempt_id, s->cache_why);
     s->report = buf;
     s->report_len = len;
     s->state = AGENT_STEP_EXITED;

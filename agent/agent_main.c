@@ -4,6 +4,7 @@
 #include "common/cl_hash.h"
 #include "common/cl_heap.h"
 #include "common/cl_log.h"
+#include "placement/place.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -28,6 +29,11 @@ static void usage(FILE *f)
             "  --topology FILE     pretend to be the machine of this hwloc "
             "XML export\n"
             "  --max-steps N       concurrent steps (default: one per PU)\n"
+            "  --cache-size SIZE   evict the node's step-output store above "
+            "this (e.g. 50Gi)\n"
+            "  --artifact-listen A where peers fetch artifacts (default "
+            "tcp://0.0.0.0:*)\n"
+            "  --advertise HOST    host peers use to reach this node\n"
             "  --bind SRC[:DST]    share a host path read-write into every "
             "step (repeatable)\n"
             "  --no-isolation      run steps directly on the host filesystem\n"
@@ -71,6 +77,9 @@ int main(int argc, char **argv)
         {"max-steps", required_argument, 0, 'm'},
         {"heartbeat-ms", required_argument, 0, 'b'},
         {"bind", required_argument, 0, 'B'},
+        {"cache-size", required_argument, 0, 'S'},
+        {"artifact-listen", required_argument, 0, 'A'},
+        {"advertise", required_argument, 0, 'V'},
         {"no-isolation", no_argument, 0, 'I'},
         {"require-isolation", no_argument, 0, 'R'},
         {"log-level", required_argument, 0, 'L'},
@@ -104,6 +113,20 @@ int main(int argc, char **argv)
             break;
         case 'B':
             binds[cfg.nbinds++] = optarg;
+            break;
+        case 'S': {
+            cl_errmsg e;
+            if (place_parse_memory(optarg, &cfg.cache_size, &e) != 0) {
+                fprintf(stderr, "couler-agent: --cache-size: %s\n", e.msg);
+                return 2;
+            }
+            break;
+        }
+        case 'A':
+            cfg.artifact_listen = optarg;
+            break;
+        case 'V':
+            cfg.advertise = optarg;
             break;
         case 'I':
             cfg.isolation = 0;

@@ -15,19 +15,68 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Text from steps (stdout, parameter files, messages) may hold bytes that
+ * are not UTF-8; JSON strings cannot. As Go's encoder does, each invalid
+ * byte becomes U+FFFD, so the value is shown rather than dropped. */
+static json_t *wf__jstr(const char *s)
+{
+    if (s == NULL)
+        return json_string("");
+    json_t *j = json_string(s);
+    if (j != NULL)
+        return j;
+    size_t n = strlen(s);
+    char *out = cl_malloc(3 * n + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
+                                : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = (p[i + k] & 0xC0) == 0x80;
+        if (ok && len > 1) {
+            /* no overlong forms, surrogates or values past U+10FFFF */
+            uint32_t cp = len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F)
+                                                           : (c & 0x07);
+            for (size_t k = 1; k < len; k++)
+                cp = (cp << 6) | (p[i + k] & 0x3F);
+            ok = !(len == 2 && cp < 0x80) && !(len == 3 && cp < 0x800) &&
+                 !(len == 4 && cp < 0x10000) && cp <= 0x10FFFF &&
+                 !(cp >= 0xD800 && cp <= 0xDFFF);
+        }
+        if (ok && c != 0) {
+            memcpy(out + o, p + i, len);
+            o += len;
+            i += len;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    j = json_string(out);
+    cl_free(out);
+    return j;
+}
+
 static json_t *wf__time_json(int64_t ms)
 {
     if (ms <= 0)
         return json_null();
     char buf[32];
     wf__fmt_time(ms, buf, sizeof(buf));
-    return json_string(buf);
+    return wf__jstr(buf);
 }
 
 static void wf__add_child(json_t *kids, const wf_run *r, uint32_t c)
 {
     if (c < r->nnodes)
-        json_array_append_new(kids, json_string(r->nodes[c].id));
+        json_array_append_new(kids, wf__jstr(r->nodes[c].id));
 }
 
 /* Argo's children links: Steps -> first group -> its steps -> next group;
@@ -114,8 +163,8 @@ static json_t *wf__params_json(const wf_kv *kv, uint32_t n)
     json_t *a = json_array();
     for (uint32_t i = 0; i < n; i++) {
         json_t *o = json_object();
-        json_object_set_new(o, "name", json_string(kv[i].name));
-        json_object_set_new(o, "value", json_string(kv[i].value
+        json_object_set_new(o, "name", wf__jstr(kv[i].name));
+        json_object_set_new(o, "value", wf__jstr(kv[i].value
                                                         ? kv[i].value
                                                         : ""));
         json_array_append_new(a, o);
@@ -129,17 +178,17 @@ json_t *wf__node_json(const wf_run *r, uint32_t i)
     json_t *o = json_object();
     if (o == NULL)
         return NULL;
-    json_object_set_new(o, "id", json_string(n->id));
-    json_object_set_new(o, "name", json_string(n->name));
+    json_object_set_new(o, "id", wf__jstr(n->id));
+    json_object_set_new(o, "name", wf__jstr(n->name));
     json_object_set_new(o, "displayName",
-                        json_string(n->name + n->display_off));
-    json_object_set_new(o, "type", json_string(wf__ntype_name(n->type)));
+                        wf__jstr(n->name + n->display_off));
+    json_object_set_new(o, "type", wf__jstr(wf__ntype_name(n->type)));
     if (n->tmpl && n->tmpl->name)
-        json_object_set_new(o, "templateName", json_string(n->tmpl->name));
-    json_object_set_new(o, "phase", json_string(wf_phase_name(n->phase)));
+        json_object_set_new(o, "templateName", wf__jstr(n->tmpl->name));
+    json_object_set_new(o, "phase", wf__jstr(wf_phase_name(n->phase)));
     if (n->boundary != WF_NONE)
         json_object_set_new(o, "boundaryID",
-                            json_string(r->nodes[n->boundary].id));
+                            wf__jstr(r->nodes[n->boundary].id));
     json_t *kids = wf__children(r, i);
     if (kids && json_array_size(kids) > 0)
         json_object_set_new(o, "children", kids);
@@ -150,9 +199,9 @@ json_t *wf__node_json(const wf_run *r, uint32_t i)
                         wf__time_json(wf_phase_done(n->phase) ? n->finished
                                                               : 0));
     if (n->message && n->message[0])
-        json_object_set_new(o, "message", json_string(n->message));
+        json_object_set_new(o, "message", wf__jstr(n->message));
     if (n->host)
-        json_object_set_new(o, "hostNodeName", json_string(n->host));
+        json_object_set_new(o, "hostNodeName", wf__jstr(n->host));
     const wf__io *io = n->io;
     if (io != NULL && (io->nin > 0 || io->nin_arts > 0) &&
         !(n->flags & WF__F_ATTEMPT && n->type != WF__N_POD)) {
@@ -175,11 +224,11 @@ json_t *wf__node_json(const wf_run *r, uint32_t i)
             json_object_set_new(out, "parameters",
                                 wf__params_json(io->out, io->nout));
         if (io->result)
-            json_object_set_new(out, "result", json_string(io->result));
+            json_object_set_new(out, "result", wf__jstr(io->result));
         if (io->has_exit) {
             char b[16];
             snprintf(b, sizeof(b), "%d", io->exit_code);
-            json_object_set_new(out, "exitCode", json_string(b));
+            json_object_set_new(out, "exitCode", wf__jstr(b));
         }
         if (io->nout_arts > 0) {
             json_t *a = json_array();
@@ -193,12 +242,12 @@ json_t *wf__node_json(const wf_run *r, uint32_t i)
         json_t *m = json_object();
         json_object_set_new(m, "hit",
                             json_boolean((n->flags & WF__F_MEMO_HIT) != 0));
-        json_object_set_new(m, "key", json_string(n->memo_key ? n->memo_key
+        json_object_set_new(m, "key", wf__jstr(n->memo_key ? n->memo_key
                                                               : ""));
         json_object_set_new(m, "cacheName",
-                            json_string(n->memo_cache ? n->memo_cache : ""));
+                            wf__jstr(n->memo_cache ? n->memo_cache : ""));
         if (n->memo_from)
-            json_object_set_new(m, "from", json_string(n->memo_from));
+            json_object_set_new(m, "from", wf__jstr(n->memo_from));
         json_object_set_new(o, "memoizationStatus", m);
     }
     return o;
@@ -210,12 +259,12 @@ json_t *wf_run_status_json(const wf_run *r, int64_t now)
     json_t *root = json_object();
     if (root == NULL)
         return NULL;
-    json_object_set_new(root, "apiVersion", json_string("argoproj.io/v1alpha1"));
-    json_object_set_new(root, "kind", json_string("Workflow"));
+    json_object_set_new(root, "apiVersion", wf__jstr("argoproj.io/v1alpha1"));
+    json_object_set_new(root, "kind", wf__jstr("Workflow"));
     json_t *meta = json_object();
-    json_object_set_new(meta, "name", json_string(r->name));
-    json_object_set_new(meta, "namespace", json_string("default"));
-    json_object_set_new(meta, "uid", json_string(r->uid));
+    json_object_set_new(meta, "name", wf__jstr(r->name));
+    json_object_set_new(meta, "namespace", wf__jstr("default"));
+    json_object_set_new(meta, "uid", wf__jstr(r->uid));
     json_object_set_new(meta, "creationTimestamp", wf__time_json(r->created));
     json_object_set_new(meta, "labels",
                         r->labels ? json_deep_copy(r->labels) : json_object());
@@ -238,15 +287,15 @@ json_t *wf_run_status_json(const wf_run *r, int64_t now)
                             wf__params_json(r->wparams, r->nwparams));
     }
     if (spec != NULL && r->entrypoint)
-        json_object_set_new(spec, "entrypoint", json_string(r->entrypoint));
+        json_object_set_new(spec, "entrypoint", wf__jstr(r->entrypoint));
     json_object_set_new(root, "spec", spec ? spec : json_object());
     json_t *st = json_object();
-    json_object_set_new(st, "phase", json_string(wf_phase_name(r->phase)));
+    json_object_set_new(st, "phase", wf__jstr(wf_phase_name(r->phase)));
     json_object_set_new(st, "startedAt", wf__time_json(r->started));
     json_object_set_new(st, "finishedAt",
                         wf__time_json(r->done_emitted ? r->finished : 0));
     if (r->message && r->message[0])
-        json_object_set_new(st, "message", json_string(r->message));
+        json_object_set_new(st, "message", wf__jstr(r->message));
     uint32_t pods = 0, done = 0;
     for (uint32_t i = 0; i < r->nnodes; i++) {
         if (r->nodes[i].type != WF__N_POD)
@@ -256,7 +305,7 @@ json_t *wf_run_status_json(const wf_run *r, int64_t now)
     }
     char prog[32];
     snprintf(prog, sizeof(prog), "%" PRIu32 "/%" PRIu32, done, pods);
-    json_object_set_new(st, "progress", json_string(prog));
+    json_object_set_new(st, "progress", wf__jstr(prog));
     json_t *nodes = json_object();
     for (uint32_t i = 0; i < r->nnodes; i++)
         json_object_set_new(nodes, r->nodes[i].id, wf__node_json(r, i));

@@ -136,9 +136,9 @@ class Cluster:
     def start_coord(self):
         self.coord = Daemon("coord", self.coord_argv(), self.dir)
 
-    def add_agent(self, name, extra=()):
+    def add_agent(self, name, extra=(), data_dir=None):
         argv = [AGENT, "--coord", self.agent_ep, "--name", name,
-                "--data-dir", os.path.join(self.dir, name),
+                "--data-dir", data_dir or os.path.join(self.dir, name),
                 "--heartbeat-ms", "300", "--bind", self.shared] + list(extra)
         d = Daemon(name, argv, self.dir)
         self.agents.append(d)
@@ -187,7 +187,8 @@ class Cluster:
         env = dict(os.environ, COULER_COORD=self.coord_ep,
                    COULER_NO_UTF8="1")
         p = subprocess.run([COORD] + list(args), capture_output=True,
-                           text=True, env=env, input=input, timeout=timeout)
+                           text=True, errors="replace", env=env, input=input,
+                           timeout=timeout)
         if check and p.returncode != 0:
             raise AssertionError("couler-coord %s -> %d\nstdout: %s\n"
                                  "stderr: %s" % (" ".join(args),

@@ -1484,10 +1484,56 @@ static void test_engine_oom(void **state)
     assert_true(completed > 0);
     wf_spec_free(s);
 }
+/* A step's stdout is bytes; the status JSON shows invalid UTF-8 as U+FFFD
+ * rather than dropping the result. */
+static void test_invalid_utf8_result(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\n"
+        "metadata: {name: u8}\nspec:\n  entrypoint: m\n  templates:\n"
+        "  - name: m\n    container: {image: x, command: [cat, f]}\n";
+    wf_spec *s = fake_parse(yaml);
+    wf_run_opts o;
+    memset(&o, 0, sizeof(o));
+    o.name = "u8";
+    o.uid = "u";
+    wf_run *r;
+    cl_errmsg err;
+    assert_int_equal(wf_run_new(s, &o, &r, &err), 0);
+    assert_int_equal(wf_run_start(r, 1000), 0);
+    wf_action a;
+    uint32_t node = UINT32_MAX;
+    while (wf_run_next_action(r, &a))
+        if (a.kind == WF_ACT_DISPATCH)
+            node = a.node;
+    assert_int_not_equal(node, UINT32_MAX);
+    wf_step_result res;
+    memset(&res, 0, sizeof(res));
+    res.phase = WF_SUCCEEDED;
+    res.result = "ok\xff\xc3(\xe2\x82\xac";
+    assert_int_equal(wf_run_step_exited(r, node, &res, 2000), 0);
+    json_t *st = wf_run_status_json(r, 3000);
+    json_t *n = json_object_get(json_object_get(json_object_get(st, "status"),
+                                                "nodes"),
+                                wf_run_node_id(r, node));
+    const char *got = json_string_value(
+        json_object_get(json_object_get(n, "outputs"), "result"));
+    assert_non_null(got);
+    /* two invalid sequences replaced; the euro sign kept */
+    assert_string_equal(got, "ok\xef\xbf\xbd\xef\xbf\xbd(\xe2\x82\xac");
+    json_decref(st);
+    while (wf_run_next_action(r, &a))
+        ;
+    wf_run_free(r);
+    wf_spec_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_diamond),
+        cmocka_unit_test(test_invalid_utf8_result),
         cmocka_unit_test(test_failing_step),
         cmocka_unit_test(test_param_flow),
         cmocka_unit_test(test_overrides),
