@@ -75,6 +75,7 @@ struct bcast {
  * that confirmed it; the deadline shrinks as confirmations arrive. */
 struct susp {
     uint32_t name; /* 0 = free slot */
+    uint32_t next_free; /* 1-based, while free */
     uint32_t gen;
     uint32_t incarnation;
     uint16_t n; /* confirmations */
@@ -107,6 +108,15 @@ struct relay {
     bool nack;
     bool nack_sent;
 };
+
+/* A last-chance check in progress: the seq its pings carry. */
+struct final_check {
+    uint32_t seq;
+    uint32_t name;
+    uint32_t gen;
+};
+
+#define FINALS_MAX 64
 
 struct probe {
     bool active;
@@ -151,7 +161,7 @@ struct swim {
 
     struct susp *susps;
     uint32_t n_susp_slots;
-    uint32_t susp_free; /* 1-based free list through .name == 0 scan */
+    uint32_t susp_free; /* 1-based free list through .next_free */
     uint32_t susp_gen;
 
     struct timer *timers; /* binary min-heap on .at */
@@ -161,6 +171,9 @@ struct swim {
     struct relay *relays;
     size_t n_relays;
     size_t cap_relays;
+
+    struct final_check finals[FINALS_MAX];
+    unsigned n_finals;
 
     struct probe probe;
     uint32_t seq;
@@ -678,31 +691,30 @@ static void susp_clear(struct swim *s, struct member *m)
 {
     if (m->susp == 0)
         return;
-    s->susps[m->susp - 1].name = 0;
+    struct susp *x = &s->susps[m->susp - 1];
+    x->name = 0;
+    x->next_free = s->susp_free;
+    s->susp_free = m->susp;
     m->susp = 0;
 }
 
 static uint32_t susp_alloc(struct swim *s)
 {
-    for (uint32_t i = s->susp_free; i < s->n_susp_slots; i++)
-        if (s->susps[i].name == 0) {
-            s->susp_free = i + 1;
-            return i + 1;
+    if (s->susp_free == 0) {
+        uint32_t n = s->n_susp_slots ? s->n_susp_slots * 2 : 8;
+        struct susp *ns = cl_realloc(s->susps, n * sizeof(*ns));
+        if (ns == NULL)
+            return 0;
+        s->susps = ns;
+        for (uint32_t i = n; i > s->n_susp_slots; i--) {
+            memset(&ns[i - 1], 0, sizeof(ns[i - 1]));
+            ns[i - 1].next_free = s->susp_free;
+            s->susp_free = i;
         }
-    for (uint32_t i = 0; i < s->susp_free && i < s->n_susp_slots; i++)
-        if (s->susps[i].name == 0) {
-            s->susp_free = i + 1;
-            return i + 1;
-        }
-    uint32_t n = s->n_susp_slots ? s->n_susp_slots * 2 : 8;
-    struct susp *ns = cl_realloc(s->susps, n * sizeof(*ns));
-    if (ns == NULL)
-        return 0;
-    memset(ns + s->n_susp_slots, 0, (n - s->n_susp_slots) * sizeof(*ns));
-    s->susps = ns;
-    uint32_t slot = s->n_susp_slots + 1;
-    s->n_susp_slots = n;
-    s->susp_free = slot;
+        s->n_susp_slots = n;
+    }
+    uint32_t slot = s->susp_free;
+    s->susp_free = s->susps[slot - 1].next_free;
     return slot;
 }
 
@@ -1558,6 +1570,25 @@ static void probe_step(struct swim *s, int64_t now)
     }
 }
 
+/* final_track - remember a last-chance check so that its ack finds it;
+ * checks whose suspicion ended are dropped to make room. */
+static void final_track(struct swim *s, const struct susp *x)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < s->n_finals; i++) {
+        const struct final_check *f = &s->finals[i];
+        const struct member *m = by_name(s, f->name);
+        const struct susp *y = m ? susp_of(s, m) : NULL;
+        if (y != NULL && y->gen == f->gen && y->final_pings > 0)
+            s->finals[k++] = *f;
+    }
+    s->n_finals = k;
+    if (k == FINALS_MAX)
+        memmove(s->finals, s->finals + 1, --s->n_finals * sizeof(*s->finals));
+    s->finals[s->n_finals++] = (struct final_check){x->final_seq, x->name,
+                                                    x->gen};
+}
+
 static void on_ack(struct swim *s, uint32_t seq, int64_t now)
 {
     struct probe *p = &s->probe;
@@ -1566,10 +1597,15 @@ static void on_ack(struct swim *s, uint32_t seq, int64_t now)
         health_add(s, -1);
         return;
     }
-    for (uint32_t i = 0; i < s->n_susp_slots; i++) {
-        struct susp *x = &s->susps[i];
-        if (x->name == 0 || x->final_pings == 0 || x->final_seq != seq)
+    for (unsigned i = 0; i < s->n_finals; i++) {
+        if (s->finals[i].seq != seq)
             continue;
+        struct final_check f = s->finals[i];
+        s->finals[i] = s->finals[--s->n_finals];
+        struct member *m = by_name(s, f.name);
+        struct susp *x = m ? susp_of(s, m) : NULL;
+        if (x == NULL || x->gen != f.gen || x->final_pings == 0)
+            return;
         /* It answered our last-chance ping without refuting (yet): it is
          * alive, and its refutation follows. Suspect it for the minimum
          * timeout again rather than declare it dead. */
@@ -1834,10 +1870,12 @@ static int64_t pp_interval(const struct swim *s)
 {
     size_t n = live_count(s);
     int64_t iv = s->cfg.push_pull_interval_ms;
-    if (n <= 32)
-        return iv;
-    /* memberlist's pushPullScale: ceil(log2(n) - log2(32)) + 1. */
-    int64_t mult = (int64_t)ceil(log2((double)n) - 5.0) + 1;
+    /* One exchange costs O(buckets) plus the buckets that differ, not the
+     * whole state as in memberlist, so the interval grows gently:
+     * x(1 + ceil(log10(n / 100))) above 100 members. */
+    int64_t mult = 1;
+    for (size_t k = 100; k < n; k *= 10)
+        mult++;
     return iv * mult;
 }
 
@@ -1888,8 +1926,10 @@ static void timers_tick(struct swim *s, int64_t now)
                  * deadline). A member that missed the refutation everyone
                  * else heard learns it from the ack instead of declaring a
                  * live member dead. */
-                if (x->final_pings == 0)
+                if (x->final_pings == 0) {
                     x->final_seq = next_seq(s);
+                    final_track(s, x);
+                }
                 x->final_pings++;
                 send_member_ping(s, m, x->final_seq);
                 x->deadline = now + s->cfg.probe_timeout_ms;

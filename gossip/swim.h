@@ -141,11 +141,13 @@ struct swim_config {
      * multiplied by score + 1. */
     unsigned awareness_max;
     /* Push-pull anti-entropy with one random member, every
-     * push_pull_interval scaled by ceil(log2(n / 32)) + 1 above 32 members
-     * (as memberlist does). 0 disables it. */
+     * push_pull_interval times 1 + ceil(log10(n / 100)) above 100 members.
+     * An exchange sends per-bucket digests, then only the buckets that
+     * differ. 0 disables it. */
     int64_t push_pull_interval_ms;
-    /* Every reconnect_interval, push-pull with one random member we hold
-     * dead, so that healed partitions merge. 0 disables it. */
+    /* Every reconnect_interval, ping one random member we hold dead,
+     * telling it so: if it lives (a healed partition, a wrong verdict) it
+     * refutes in its ack and the views merge. 0 disables it. */
     int64_t reconnect_interval_ms;
     /* Dead and left members are remembered this long, then forgotten. */
     int64_t dead_retention_ms;

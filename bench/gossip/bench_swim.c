@@ -24,7 +24,7 @@
  * a healthy member's. Times are virtual; the wall clock is only printed.
  *
  * Usage: bench_swim [--quick | --smoke] [--sizes N,N,...] [--seconds S]
- *                   [--seconds-10k S] [--crashes K] [--seed S]
+ *                   [--stall-seconds S] [--crashes K] [--seed S]
  * Prints a table, then one JSON line per N (last).
  */
 #include <math.h>
@@ -321,7 +321,7 @@ static void run_fd(struct bench *b, double loss, bool stall, double seconds,
                    struct fd_result *r)
 {
     swim_sim_set_loss(b->sim, loss);
-    swim_sim_run_for(b->sim, 10000); /* settle into the new loss */
+    swim_sim_run_for(b->sim, 5000); /* settle into the new loss */
     reset_counters(b);
     memset(r, 0, sizeof(*r));
     uint64_t bytes0 = swim_sim_stats(b->sim)->bytes_sent;
@@ -417,7 +417,7 @@ static bool all_done(const struct bench *b)
 static void run_meta(struct bench *b, size_t changes, struct timing *t)
 {
     swim_sim_set_loss(b->sim, 0.10);
-    swim_sim_run_for(b->sim, 10000);
+    swim_sim_run_for(b->sim, 5000);
     start_tracked(b, changes);
     b->tracking_meta = true;
     for (size_t k = 0; k < changes; k++) {
@@ -452,7 +452,7 @@ static void run_meta(struct bench *b, size_t changes, struct timing *t)
 static void run_crashes(struct bench *b, size_t crashes, struct timing *t)
 {
     swim_sim_set_loss(b->sim, 0.10);
-    swim_sim_run_for(b->sim, 10000);
+    swim_sim_run_for(b->sim, 5000);
     start_tracked(b, crashes);
     for (size_t k = 0; k < crashes; k++) {
         size_t v = random_running(b);
@@ -536,7 +536,8 @@ static void free_cluster(struct bench *b)
  * on a cluster of its own so that what it does cannot leak into the
  * others. */
 static void run_mode(size_t n, bool lifeguard, uint64_t seed, double seconds,
-                     size_t crashes, struct mode_result *r)
+                     double stall_seconds, size_t crashes,
+                     struct mode_result *r)
 {
     double w0 = now_wall();
     struct bench b;
@@ -546,8 +547,8 @@ static void run_mode(size_t n, bool lifeguard, uint64_t seed, double seconds,
     run_fd(&b, 0.10, false, seconds, &r->fd[1]);
     fprintf(stderr, "  n=%zu %s loss 0%%/10%%: %.0fs wall\n", n, r->mode,
             now_wall() - w0);
-    run_fd(&b, 0.0, true, seconds, &r->stall[0]);
-    run_fd(&b, 0.10, true, seconds, &r->stall[1]);
+    run_fd(&b, 0.0, true, stall_seconds, &r->stall[0]);
+    run_fd(&b, 0.10, true, stall_seconds, &r->stall[1]);
     fprintf(stderr, "  n=%zu %s stalls: %.0fs wall\n", n, r->mode,
             now_wall() - w0);
     run_meta(&b, crashes, &r->meta);
@@ -572,9 +573,9 @@ static void print_ms(int64_t v)
 
 static void print_table(size_t n, const struct mode_result *r, int nr)
 {
-    printf("\nN = %zu (%.0f simulated s per loss/stall phase; crash and "
-           "metadata phases at 10%% loss)\n",
-           n, r[0].fd[0].seconds);
+    printf("\nN = %zu (%.0f simulated s per loss phase, %.0f s per stall "
+           "phase; crash and metadata phases at 10%% loss)\n",
+           n, r[0].fd[0].seconds, r[0].stall[0].seconds);
     printf("%-10s %7s %7s %7s %7s | %7s %7s %7s %7s |"
            " %5s %5s %5s | %5s %5s %5s | %6s %6s %6s\n",
            "mode", "susp50", "susp99", "dead50", "dead99", "meta999",
@@ -702,22 +703,47 @@ static void print_json(size_t n, const struct mode_result *r, int nr)
     printf("}}\n");
 }
 
+/* Phase lengths by cluster size, unless given: an hour for loss phases up
+ * to 1,000 members; stall phases (whose churn dominates the cost) and all
+ * phases at 10,000 members are shorter, to keep a run within ~35 minutes
+ * on two cores. */
+static void durations(size_t n, double seconds, double stall_seconds,
+                      double *loss, double *stall)
+{
+    if (n >= 10000) {
+        *loss = 60;
+        *stall = 10;
+    } else if (n >= 1000) {
+        *loss = 3600;
+        *stall = 300;
+    } else {
+        *loss = 3600;
+        *stall = 3600;
+    }
+    if (seconds > 0)
+        *loss = seconds;
+    if (stall_seconds > 0)
+        *stall = stall_seconds;
+}
+
 int main(int argc, char **argv)
 {
     size_t sizes[8] = {100, 1000, 10000};
     size_t n_sizes = 3;
-    double seconds = 3600, seconds_10k = 120;
+    double seconds = 0, stall_seconds = 0;
     size_t crashes = 30, crashes_10k = 20;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             n_sizes = 2;
             seconds = 300;
+            stall_seconds = 60;
             crashes = 20;
         } else if (strcmp(argv[i], "--smoke") == 0) {
             sizes[0] = 40;
             n_sizes = 1;
             seconds = 20;
+            stall_seconds = 20;
             crashes = 5;
         } else if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
             n_sizes = 0;
@@ -728,8 +754,8 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
             seconds = atof(argv[++i]);
-        } else if (strcmp(argv[i], "--seconds-10k") == 0 && i + 1 < argc) {
-            seconds_10k = atof(argv[++i]);
+        } else if (strcmp(argv[i], "--stall-seconds") == 0 && i + 1 < argc) {
+            stall_seconds = atof(argv[++i]);
         } else if (strcmp(argv[i], "--crashes") == 0 && i + 1 < argc) {
             crashes = crashes_10k = (size_t)atoi(argv[++i]);
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
@@ -737,22 +763,24 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr,
                     "usage: %s [--quick|--smoke] [--sizes N,N] [--seconds S]"
-                    " [--seconds-10k S] [--crashes K] [--seed S]\n",
+                    " [--stall-seconds S] [--crashes K] [--seed S]\n",
                     argv[0]);
             return 2;
         }
     }
     struct swim_config d;
     swim_config_default(&d);
-    printf("gossip benchmark: default LAN profile (probe %lld ms, timeout "
-           "%lld ms x%u, k=%u, gossip %lld ms x%u, retransmit x%u, "
-           "suspicion x%u..x%u, %u confirmations); latency 100-300 us\n",
+    printf("gossip benchmark: default LAN profile (probe %lld ms, ping "
+           "retransmit %lld ms x%u, k=%u, gossip %lld ms x%u, retransmit "
+           "x%u, suspicion x%u..x%u with %u confirmations, %u last-chance "
+           "pings, push-pull %lld ms); one-way latency 100-300 us\n",
            (long long)d.probe_interval_ms, (long long)d.probe_timeout_ms,
            d.probe_attempts, d.indirect_checks,
            (long long)d.gossip_interval_ms, d.gossip_fanout,
            d.retransmit_mult, d.suspicion_mult,
            d.suspicion_mult * d.suspicion_max_mult,
-           d.suspicion_confirmations);
+           d.suspicion_confirmations, d.final_checks,
+           (long long)d.push_pull_interval_ms);
     printf("columns: susp/dead = crash first suspected / dead at every live "
            "member (ms); meta999/meta99 = metadata at 99.9%% of members, "
            "p50/p99 (ms); all = at 100%%; FDx / FSx = false deaths / false "
@@ -763,10 +791,11 @@ int main(int argc, char **argv)
     struct mode_result all[8][2];
     for (size_t s = 0; s < n_sizes; s++) {
         size_t n = sizes[s];
-        double secs = n >= 10000 ? seconds_10k : seconds;
+        double loss_s, stall_s;
+        durations(n, seconds, stall_seconds, &loss_s, &stall_s);
         size_t k = n >= 10000 ? crashes_10k : crashes;
-        run_mode(n, true, seed, secs, k, &all[s][0]);
-        run_mode(n, false, seed, secs, k, &all[s][1]);
+        run_mode(n, true, seed, loss_s, stall_s, k, &all[s][0]);
+        run_mode(n, false, seed, loss_s, stall_s, k, &all[s][1]);
         print_table(n, all[s], 2);
         fflush(stdout);
     }
