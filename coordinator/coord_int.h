@@ -34,6 +34,7 @@ enum coord_agent_state {
 
 typedef struct coord_wf coord_wf;
 typedef struct coord_req coord_req; /* a step's placement request */
+typedef struct coord_gang coord_gang; /* the ranks of a gang step */
 
 /* One run of one step on one agent. Its id "<uid>.<node id>.<seq>" names it
  * on the wire; a step rescheduled after a node loss, or rerun by `retry`,
@@ -62,6 +63,7 @@ typedef struct coord_attempt {
     bool bound;       /* binding committed in the cluster view */
     uint64_t order;   /* creation order in this process, for listings */
     char cache_key[CL_DIGEST_HEX_SIZE]; /* "" unless cacheable */
+    coord_gang *gang; /* couler.io/nodes: its ranks, while placed */
 } coord_attempt;
 
 /* The latest attempt of each step, by "<uid>.<node id>". */
@@ -239,17 +241,46 @@ int coord__cache_admin(coord *c, const uint8_t *ident, size_t ident_len,
                        cl_errmsg *err);
 void coord__cache_tick(coord *c);
 
+/* The shared ends of a step's life, for single steps and gangs alike. */
+void coord__attempt_started(coord *c, coord_attempt *a, const char *host,
+                            int64_t started_at);
+void coord__attempt_exited(coord *c, coord_attempt *a,
+                           const Couler__StepExited *m, const char *host);
+void coord__attempt_lost(coord *c, coord_attempt *a, const char *why);
+/* Store a log chunk of attempt a (rank -1) or of one of its ranks. */
+void coord__store_log(coord *c, coord_attempt *a, int rank, uint64_t *log_off,
+                      const Couler__StepLog *m);
+
+/* coord_gang.c: gang steps */
+int coord__gang_try(coord *c, coord_attempt *a, cl_errmsg *err);
+void coord__gang_free(coord *c, coord_gang *g);
+bool coord__gang_is_rank(const char *attempt_id);
+void coord__gang_started(coord *c, const char *agent_id,
+                         const Couler__StepStarted *m);
+void coord__gang_log(coord *c, const char *agent_id, const Couler__StepLog *m);
+void coord__gang_exited(coord *c, const char *agent_id,
+                        const Couler__StepExited *m, bool *ack);
+void coord__gang_node_lost(coord *c, coord_attempt *a, const char *agent_id,
+                           const char *why);
+void coord__gang_cancel(coord *c, coord_attempt *a, const char *reason);
+void coord__gang_rank_ids(const coord_attempt *a, const char *agent_id,
+                          void (*fn)(void *data, const char *id,
+                                     uint64_t log_off),
+                          void *data);
+
 /* coord_place.c: placement */
 int coord__place_init(coord *c);
 void coord__place_free(coord *c);
 int coord__req_from_task(const wf_task *t, coord_req **out, cl_errmsg *err);
 void coord__req_free(coord_req *q);
 uint32_t coord__req_gang(const coord_req *q);
+const place_request *coord__req_place(const coord_req *q);
 void coord__place_agent_up(coord *c, coord_agent *ag);
 void coord__place_agent_state(coord *c, coord_agent *ag, bool ready);
 int coord__place_try(coord *c, coord_attempt *a, cl_errmsg *err);
 void coord__place_release(coord *c, coord_attempt *a);
-int coord__binding_field(const place_binding *b, uint8_t **out, size_t *len);
+int coord__binding_field(const place_binding *b, const wf_kv *extra,
+                         size_t nextra, uint8_t **out, size_t *len);
 json_t *coord__binding_json(const place_binding *b);
 void coord__place_describe(coord *c, const char *node, cl_buf *out);
 

@@ -131,6 +131,11 @@ uint32_t coord__req_gang(const coord_req *q)
     return q ? q->gang : 0;
 }
 
+const place_request *coord__req_place(const coord_req *q)
+{
+    return &q->r;
+}
+
 static place_kv *labels_of(const Couler__AgentRegister *reg)
 {
     place_kv *kv = cl_calloc(reg->n_labels + 1, sizeof(*kv));
@@ -193,7 +198,8 @@ void coord__place_release(coord *c, coord_attempt *a)
 }
 
 /* The environment a bound step expects. */
-static int binding_env(const place_binding *b, Couler__KV ***out, size_t *n,
+static int binding_env(const place_binding *b, const wf_kv *extra,
+                       size_t nextra, Couler__KV ***out, size_t *n,
                        char ***strs)
 {
     char gpus[512] = "", vis[512] = "", threads[16], degree[16];
@@ -213,8 +219,12 @@ static int binding_env(const place_binding *b, Couler__KV ***out, size_t *n,
     uint32_t cores = b->shared ? 1 : (b->cpu_milli + 999) / 1000;
     snprintf(threads, sizeof(threads), "%u", cores ? cores : 1);
     snprintf(degree, sizeof(degree), "%u", b->degree ? b->degree : 1);
-    const char *kv[16][2];
+    const char *kv[32][2];
     size_t k = 0;
+    for (size_t i = 0; i < nextra && i < 16; i++) {
+        kv[k][0] = extra[i].name;
+        kv[k++][1] = extra[i].value;
+    }
     kv[k][0] = "COULER_CPUS";
     kv[k++][1] = b->cpuset ? b->cpuset : "";
     kv[k][0] = "COULER_GPUS";
@@ -265,7 +275,8 @@ static int binding_env(const place_binding *b, Couler__KV ***out, size_t *n,
 
 /* coord__binding_field - the StepAssign `binding` field (field 16) for b,
  * serialized, so that appending it to a packed StepAssign sets it. */
-int coord__binding_field(const place_binding *b, uint8_t **out, size_t *len)
+int coord__binding_field(const place_binding *b, const wf_kv *extra,
+                         size_t nextra, uint8_t **out, size_t *len)
 {
     Couler__Binding bd = COULER__BINDING__INIT;
     bd.cpus = b->cpuset ? b->cpuset : "";
@@ -287,7 +298,7 @@ int coord__binding_field(const place_binding *b, uint8_t **out, size_t *len)
     bd.memory_limit = b->memory_limit;
     bd.parallelism = b->degree;
     char **strs = NULL;
-    int rv = binding_env(b, &bd.env, &bd.n_env, &strs);
+    int rv = binding_env(b, extra, nextra, &bd.env, &bd.n_env, &strs);
     if (rv == 0) {
         Couler__StepAssign m = COULER__STEP_ASSIGN__INIT;
         m.binding = &bd;

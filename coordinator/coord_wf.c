@@ -193,6 +193,7 @@ static void attempt_free(coord *c, coord_attempt *a)
     cl_free(a->assign);
     coord__req_free(a->req);
     place_binding_free(&a->binding);
+    coord__gang_free(c, a->gang);
     cl_free(a);
 }
 
@@ -898,6 +899,10 @@ static void attempt_done(coord *c, coord_attempt *a, coord_batch *b)
         }
     }
     coord__place_release(c, a);
+    if (a->gang) {
+        coord__gang_free(c, a->gang);
+        a->gang = NULL;
+    }
     a->state = COORD_ATT_DONE;
     attempt_put(b, a);
 }
@@ -946,6 +951,10 @@ static void handle_kill(coord *c, coord_wf *w, uint32_t node,
     const char *why = reason && reason[0] ? reason : "cancelled";
     if (a->state == COORD_ATT_QUEUED || a->state == COORD_ATT_LOOKUP) {
         synth_exit(c, w, a, WF_FAILED, why);
+        return;
+    }
+    if (a->gang != NULL) {
+        coord__gang_cancel(c, a, why);
         return;
     }
     Couler__StepCancel m = COULER__STEP_CANCEL__INIT;
@@ -1240,7 +1249,7 @@ static bool send_assign(coord *c, coord_attempt *a)
         assign_for_send(c, a, &filled, &flen);
     const uint8_t *base = filled ? filled : a->assign;
     size_t len = filled ? flen : a->assign_len;
-    int rv = coord__binding_field(&a->binding, &field, &blen);
+    int rv = coord__binding_field(&a->binding, NULL, 0, &field, &blen);
     if (rv == 0) {
         msg = cl_malloc(len + blen);
         if (msg == NULL)
@@ -1284,6 +1293,24 @@ static bool send_assign(coord *c, coord_attempt *a)
     return true;
 }
 
+/* A gang's ranks are out: to the engine it is one step, shown on rank 0's
+ * node. */
+static void gang_assigned(coord *c, coord_attempt *a)
+{
+    queue_remove(c, a);
+    a->state = COORD_ATT_ASSIGNED;
+    set_str(&a->agent, "");
+    c->steps_assigned++;
+    coord_batch *b = coord_batch_new();
+    if (b) {
+        attempt_put(b, a);
+        cl_errmsg err;
+        if (coord_store_write(c->store, b, false, &err) != 0)
+            c->store_errors++;
+        coord_batch_free(b);
+    }
+}
+
 /* coord__schedule - place what waits, highest priority first, then oldest.
  * A step that does not fit now is passed over for later ones of the same
  * priority (backfill), never for lower ones. After a run of misses the
@@ -1302,7 +1329,9 @@ void coord__schedule(coord *c)
             break;
         cl_errmsg err;
         cl_errmsg_clear(&err);
-        int rv = coord__place_try(c, a, &err);
+        bool gang = coord__req_gang(a->req) > 0;
+        int rv = gang ? coord__gang_try(c, a, &err)
+                      : coord__place_try(c, a, &err);
         if (rv == CL_EAGAIN) {
             if (!waiting) {
                 waiting = true;
@@ -1324,7 +1353,10 @@ void coord__schedule(coord *c)
             continue;
         }
         misses = 0;
-        send_assign(c, a);
+        if (gang)
+            gang_assigned(c, a);
+        else
+            send_assign(c, a);
     }
     if (c->pending_head && !c->processing)
         process_pending(c);
@@ -1341,23 +1373,19 @@ coord_attempt *coord__find_attempt(coord *c, const char *id)
 
 #define find_attempt coord__find_attempt
 
-void coord__on_started(coord *c, const char *agent_id,
-                       const Couler__StepStarted *m)
+void coord__attempt_started(coord *c, coord_attempt *a, const char *host,
+                            int64_t started_at)
 {
-    coord_attempt *a = find_attempt(c, m->attempt_id);
-    if (a == NULL || a->state != COORD_ATT_ASSIGNED || a->agent == NULL ||
-        strcmp(a->agent, agent_id) != 0)
-        return;
     coord_wf *w = coord__find_wf(c, a->wf_name);
     a->state = COORD_ATT_STARTED;
     if (w == NULL || w->run == NULL)
         return;
-    Couler__EngineEvent *ev = event_new(
-        COULER__ENGINE_EVENT__KIND__EV_STARTED, a->node,
-        m->started_at ? m->started_at : cl_wall_ms());
+    Couler__EngineEvent *ev =
+        event_new(COULER__ENGINE_EVENT__KIND__EV_STARTED, a->node,
+                  started_at ? started_at : cl_wall_ms());
     if (ev == NULL)
         return;
-    ev->host = (char *)agent_id;
+    ev->host = (char *)host;
     coord_batch *b = coord_batch_new();
     if (b) {
         attempt_put(b, a);
@@ -1368,37 +1396,71 @@ void coord__on_started(coord *c, const char *agent_id,
     process_pending(c);
 }
 
+void coord__on_started(coord *c, const char *agent_id,
+                       const Couler__StepStarted *m)
+{
+    if (coord__gang_is_rank(m->attempt_id)) {
+        coord__gang_started(c, agent_id, m);
+        return;
+    }
+    coord_attempt *a = find_attempt(c, m->attempt_id);
+    if (a == NULL || a->state != COORD_ATT_ASSIGNED || a->agent == NULL ||
+        strcmp(a->agent, agent_id) != 0)
+        return;
+    coord__attempt_started(c, a, agent_id, m->started_at);
+}
+
+static void log_key_rank(const coord_attempt *a, int rank, uint64_t off,
+                         char *buf, size_t len)
+{
+    /* a->key is "<uid>.<node id>" and the uid holds no '.'; a gang's ranks
+     * keep their logs apart ("<node id>.<seq>.r<k>"). */
+    const char *dot = strchr(a->key, '.');
+    int ulen = dot ? (int)(dot - a->key) : (int)strlen(a->key);
+    char rk[16] = "";
+    if (rank >= 0)
+        snprintf(rk, sizeof(rk), ".r%d", rank);
+    snprintf(buf, len, "l/%.*s/%s.%u%s/%016llx", ulen, a->key, a->node_id,
+             a->seq, rk, (unsigned long long)off);
+}
+
 static void log_key(const coord_attempt *a, uint64_t off, char *buf,
                     size_t len)
 {
-    /* a->key is "<uid>.<node id>" and the uid holds no '.' */
-    const char *dot = strchr(a->key, '.');
-    int ulen = dot ? (int)(dot - a->key) : (int)strlen(a->key);
-    snprintf(buf, len, "l/%.*s/%s.%u/%016llx", ulen, a->key, a->node_id,
-             a->seq, (unsigned long long)off);
+    log_key_rank(a, -1, off, buf, len);
 }
 
-void coord__on_log(coord *c, const char *agent_id, const Couler__StepLog *m)
+void coord__store_log(coord *c, coord_attempt *a, int rank, uint64_t *log_off,
+                      const Couler__StepLog *m)
 {
-    coord_attempt *a = find_attempt(c, m->attempt_id);
-    if (a == NULL || a->agent == NULL || strcmp(a->agent, agent_id) != 0)
-        return;
     uint64_t start = m->offset, end = m->offset + m->data.len;
-    if (start > a->log_off || end <= a->log_off)
+    if (start > *log_off || end <= *log_off)
         return; /* a gap (resent after a reconnect) or a duplicate */
-    uint64_t skip = a->log_off - start;
+    uint64_t skip = *log_off - start;
     char key[600];
-    log_key(a, a->log_off, key, sizeof(key));
+    log_key_rank(a, rank, *log_off, key, sizeof(key));
     coord_batch *b = coord_batch_new();
     if (b == NULL)
         return;
     coord_batch_put(b, key, m->data.data + skip, m->data.len - skip);
     cl_errmsg err;
     if (coord_store_write(c->store, b, false, &err) == 0)
-        a->log_off = end;
+        *log_off = end;
     else
         c->store_errors++;
     coord_batch_free(b);
+}
+
+void coord__on_log(coord *c, const char *agent_id, const Couler__StepLog *m)
+{
+    if (coord__gang_is_rank(m->attempt_id)) {
+        coord__gang_log(c, agent_id, m);
+        return;
+    }
+    coord_attempt *a = find_attempt(c, m->attempt_id);
+    if (a == NULL || a->agent == NULL || strcmp(a->agent, agent_id) != 0)
+        return;
+    coord__store_log(c, a, -1, &a->log_off, m);
 }
 
 static void send_ack(coord *c, const char *agent_id, const char *attempt_id)
@@ -1428,21 +1490,17 @@ static void put_entry(coord *c, const coord_attempt *a,
     coord__cache_put(c, a->cache_key, &e, producer);
 }
 
-void coord__on_exited(coord *c, const char *agent_id,
-                      const Couler__StepExited *m)
+/* The step is over: record it for the engine (with the attempt, in one
+ * batch), then settle the cache. Returns the store's verdict: the agent's
+ * report is acknowledged only once it is durable. */
+static int attempt_exited(coord *c, coord_attempt *a,
+                          const Couler__StepExited *m, const char *host)
 {
-    coord_attempt *a = find_attempt(c, m->attempt_id);
-    if (a == NULL || a->state == COORD_ATT_DONE || a->agent == NULL ||
-        strcmp(a->agent, agent_id) != 0) {
-        /* Already recorded, or not ours to take: let the agent drop it. */
-        send_ack(c, agent_id, m->attempt_id);
-        return;
-    }
     c->steps_exited++;
     coord_wf *w = coord__find_wf(c, a->wf_name);
     coord_batch *b = coord_batch_new();
     if (b == NULL)
-        return;
+        return CL_ENOMEM;
     attempt_done(c, a, b);
     int rv;
     if (w != NULL && w->run != NULL) {
@@ -1451,10 +1509,10 @@ void coord__on_exited(coord *c, const char *agent_id,
             m->finished_at ? m->finished_at : cl_wall_ms());
         if (ev == NULL) {
             coord_batch_free(b);
-            return;
+            return CL_ENOMEM;
         }
         ev->result = (Couler__StepExited *)m;
-        ev->host = (char *)agent_id;
+        ev->host = (char *)host;
         rv = record_event(c, w, ev, b);
         cl_free(ev);
     } else {
@@ -1462,17 +1520,48 @@ void coord__on_exited(coord *c, const char *agent_id,
         rv = coord_store_write(c->store, b, false, &err);
     }
     coord_batch_free(b);
-    if (rv == 0)
-        send_ack(c, agent_id, m->attempt_id); /* only once it is durable */
     if (a->cache_key[0]) {
         if (m->phase == WF_SUCCEEDED)
-            put_entry(c, a, m, agent_id);
-        coord__cache_settle(c, a->cache_key, m, agent_id);
+            put_entry(c, a, m, host);
+        coord__cache_settle(c, a->cache_key, m, host);
     }
+    return rv;
+}
+
+void coord__attempt_exited(coord *c, coord_attempt *a,
+                           const Couler__StepExited *m, const char *host)
+{
+    attempt_exited(c, a, m, host);
     process_pending(c);
 }
 
-static void lose_attempt(coord *c, coord_attempt *a, const char *why)
+void coord__on_exited(coord *c, const char *agent_id,
+                      const Couler__StepExited *m)
+{
+    if (coord__gang_is_rank(m->attempt_id)) {
+        bool ack = true;
+        coord__gang_exited(c, agent_id, m, &ack);
+        if (ack)
+            send_ack(c, agent_id, m->attempt_id);
+        process_pending(c);
+        return;
+    }
+    coord_attempt *a = find_attempt(c, m->attempt_id);
+    if (a == NULL || a->state == COORD_ATT_DONE || a->agent == NULL ||
+        strcmp(a->agent, agent_id) != 0) {
+        /* Already recorded, or not ours to take: let the agent drop it. */
+        send_ack(c, agent_id, m->attempt_id);
+        return;
+    }
+    if (attempt_exited(c, a, m, agent_id) == 0)
+        send_ack(c, agent_id, m->attempt_id); /* only once it is durable */
+    process_pending(c);
+}
+
+void coord__attempt_lost(coord *c, coord_attempt *a, const char *why);
+#define lose_attempt coord__attempt_lost
+
+void coord__attempt_lost(coord *c, coord_attempt *a, const char *why)
 {
     if (a->cache_key[0])
         coord__cache_settle(c, a->cache_key, NULL, NULL);
@@ -1505,6 +1594,10 @@ void coord__agent_lost(coord *c, coord_agent *ag, const char *why)
     coord_attempt *a, *tmp;
     HASH_ITER(hh, c->attempts, a, tmp)
     {
+        if (a->gang != NULL) {
+            coord__gang_node_lost(c, a, ag->id, why);
+            continue;
+        }
         if (a->agent && strcmp(a->agent, ag->id) == 0 &&
             (a->state == COORD_ATT_ASSIGNED ||
              a->state == COORD_ATT_STARTED)) {
@@ -1517,6 +1610,45 @@ void coord__agent_lost(coord *c, coord_agent *ag, const char *why)
     process_pending(c);
 }
 
+typedef struct known_list {
+    Couler__RunningStep **v;
+    size_t n, cap;
+    const Couler__AgentRegister *reg;
+    bool missing; /* a gang rank the agent did not report */
+} known_list;
+
+static bool reported_by(const Couler__AgentRegister *reg, const char *id)
+{
+    for (size_t i = 0; i < reg->n_running; i++)
+        if (strcmp(reg->running[i]->attempt_id, id) == 0)
+            return true;
+    return false;
+}
+
+static void add_known(void *data, const char *id, uint64_t log_off)
+{
+    known_list *k = data;
+    if (!reported_by(k->reg, id)) {
+        k->missing = true;
+        return;
+    }
+    if (k->n == k->cap) {
+        size_t ncap = k->cap ? 2 * k->cap : 16;
+        Couler__RunningStep **nk = cl_realloc(k->v, ncap * sizeof(*nk));
+        if (nk == NULL)
+            return;
+        k->v = nk;
+        k->cap = ncap;
+    }
+    Couler__RunningStep *rs = cl_calloc(1, sizeof(*rs));
+    if (rs == NULL)
+        return;
+    couler__running_step__init(rs);
+    rs->attempt_id = (char *)id; /* lives in the attempt or its gang */
+    rs->log_offset = log_off;
+    k->v[k->n++] = rs;
+}
+
 void coord__reconcile_agent(coord *c, coord_agent *ag,
                             const Couler__AgentRegister *reg,
                             Couler__RegisterAck *ack)
@@ -1524,43 +1656,41 @@ void coord__reconcile_agent(coord *c, coord_agent *ag,
     /* Attempts we placed on this agent: those it reports are kept (with
      * how much of their log we already have); the others are gone with an
      * earlier incarnation of the agent and run again elsewhere. */
-    size_t cap = 0, n = 0;
-    Couler__RunningStep **known = NULL;
+    known_list k = {NULL, 0, 0, reg, false};
     unsigned running = 0;
     coord_attempt *a, *tmp;
     HASH_ITER(hh, c->attempts, a, tmp)
     {
-        if (a->agent == NULL || strcmp(a->agent, ag->id) != 0 ||
-            (a->state != COORD_ATT_ASSIGNED && a->state != COORD_ATT_STARTED))
+        if (a->state != COORD_ATT_ASSIGNED && a->state != COORD_ATT_STARTED)
             continue;
-        bool reported = false;
-        for (size_t i = 0; i < reg->n_running && !reported; i++)
-            reported = strcmp(reg->running[i]->attempt_id, a->id) == 0;
-        if (!reported) {
+        if (a->gang != NULL) {
+            k.missing = false;
+            size_t before = k.n;
+            coord__gang_rank_ids(a, ag->id, add_known, &k);
+            running += (unsigned)(k.n - before);
+            if (k.missing) {
+                /* Its ranks here still in the list are cancelled along
+                 * with the gang; the agent then drops them. */
+                for (size_t i = before; i < k.n; i++)
+                    cl_free(k.v[i]);
+                k.n = before;
+                coord__gang_node_lost(c, a, ag->id,
+                                      "the agent restarted without it");
+            }
+            continue;
+        }
+        if (a->agent == NULL || strcmp(a->agent, ag->id) != 0)
+            continue;
+        if (!reported_by(reg, a->id)) {
             lose_attempt(c, a, "the agent restarted without it");
             continue;
         }
-        if (n == cap) {
-            size_t ncap = cap ? 2 * cap : 16;
-            Couler__RunningStep **nk =
-                cl_realloc(known, ncap * sizeof(*known));
-            if (nk == NULL)
-                break;
-            known = nk;
-            cap = ncap;
-        }
-        Couler__RunningStep *rs = cl_calloc(1, sizeof(*rs));
-        if (rs == NULL)
-            break;
-        couler__running_step__init(rs);
-        rs->attempt_id = a->id;
-        rs->log_offset = a->log_off;
-        known[n++] = rs;
+        add_known(&k, a->id, a->log_off);
         running++;
     }
     ag->running = running;
-    ack->known = known;
-    ack->n_known = n;
+    ack->known = k.v;
+    ack->n_known = k.n;
 }
 
 /* ---- timers ----------------------------------------------------------------*/
@@ -2312,10 +2442,23 @@ typedef struct logs_ctx {
 static const char *attempt_display(coord *c, const char *uid,
                                    const char *pod)
 {
+    static char shown[700];
     char id[600];
     snprintf(id, sizeof(id), "%s.%s", uid, pod);
     coord_attempt *a = find_attempt(c, id);
-    return a ? a->display : pod;
+    if (a != NULL)
+        return a->display;
+    /* A gang rank: "<node id>.<seq>.r<k>". */
+    const char *r = strrchr(id, '.');
+    if (r != NULL && r[1] == 'r') {
+        id[r - id] = '\0';
+        a = find_attempt(c, id);
+        if (a != NULL) {
+            snprintf(shown, sizeof(shown), "%s (rank %s)", a->display, r + 2);
+            return shown;
+        }
+    }
+    return pod;
 }
 
 static int logs_cb(void *data, const char *key, size_t klen, const char *val,
@@ -2337,12 +2480,21 @@ static int logs_cb(void *data, const char *key, size_t klen, const char *val,
     const char *display = attempt_display(x->c, x->uid, podbuf);
     if (x->step && x->step[0]) {
         /* Match the node id, the node's display name or its full name. */
-        char nodeid[512];
+        char nodeid[512], shown[512];
         snprintf(nodeid, sizeof(nodeid), "%s", podbuf);
         char *dot = strrchr(nodeid, '.');
+        if (dot && dot[1] == 'r') { /* a gang rank */
+            *dot = '\0';
+            dot = strrchr(nodeid, '.');
+        }
         if (dot)
             *dot = '\0';
-        if (strcmp(x->step, nodeid) != 0 && strcmp(x->step, display) != 0)
+        snprintf(shown, sizeof(shown), "%s", display);
+        char *rank = strstr(shown, " (rank ");
+        if (rank)
+            *rank = '\0';
+        if (strcmp(x->step, nodeid) != 0 && strcmp(x->step, shown) != 0 &&
+            strcmp(x->step, display) != 0)
             return 0;
     }
     /* Skip what the client already has. */
