@@ -262,10 +262,14 @@ static void gang_end(coord *c, coord_attempt *a)
         ex.finished_at = cl_wall_ms();
     }
     ex.attempt_id = a->id;
+    /* The report borrows from the gang: keep it until the step is
+     * recorded, then let it go. */
+    a->gang = NULL;
     if (g->lost)
         coord__attempt_lost(c, a, g->fail_msg);
     else
         coord__attempt_exited(c, a, &ex, g->ranks[0].agent);
+    coord__gang_free(c, g);
 }
 
 void coord__gang_exited(coord *c, const char *agent_id,

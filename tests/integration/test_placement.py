@@ -111,6 +111,25 @@ spec:
         limits: {cpu: "1"}
 """.replace("SHOW", SHOW.replace('"', '\\\\"'))
 
+GANG_RETRY = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: gangretry-
+spec:
+  entrypoint: train
+  templates:
+  - name: train
+    metadata:
+      annotations: {couler.io/nodes: "2"}
+    retryStrategy: {limit: 2}
+    container:
+      image: pytorch
+      command: [sh, -c, "if [ $RANK = 1 ] && [ ! -e MARK ]; then touch MARK; echo rank 1 fails; exit 3; fi; if [ $RANK = 0 ] && [ ! -e MARK.0 ]; then touch MARK.0; sleep 30; fi; echo rank $RANK ok"]
+      resources:
+        limits: {cpu: "1"}
+"""
+
 NEVER = """\
 apiVersion: argoproj.io/v1alpha1
 kind: Workflow
@@ -259,6 +278,24 @@ class TestPlacement(ClusterTest):
         self.assertRegex(ranks[0]["MASTER_PORT"], r"^\d+$")
         self.assertIn("rank 0 of 2 done", logs)
         self.assertIn("rank 1 of 2 done", logs)
+
+    def test_one_failing_rank_retries_the_whole_gang(self):
+        mark = os.path.join(self.c.shared, "gang-mark")
+        name = self.c.submit(self.write("gangretry.yaml",
+                                        GANG_RETRY.replace("MARK", mark)))
+        st = self.c.wait(name, 60)
+        self.assertEqual(st["status"]["phase"], "Succeeded",
+                         self.c.logs(name))
+        attempts = sorted(p["displayName"] for p in pods(st).values())
+        self.assertEqual(len(attempts), 2, attempts)
+        first = [p for p in pods(st).values() if p["phase"] == "Failed"]
+        self.assertEqual(len(first), 1)
+        self.assertIn("rank 1 of 2", first[0]["message"])
+        logs = self.c.logs(name)
+        self.assertIn("rank 1 fails", logs)
+        # Rank 0 of the failed attempt was stopped, not waited for.
+        self.assertEqual(logs.count("rank 0 ok"), 1)
+        self.assertEqual(logs.count("rank 1 ok"), 1)
 
     def test_never_fits_is_refused_with_the_reason(self):
         name = self.c.submit(self.write("never.yaml", NEVER))
