@@ -350,7 +350,10 @@ static void complete_report(agent_step *s)
     }
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/report.pb", s->dir);
-    rv = write_file(path, buf, len, 0644, true);
+    /* Write and rename: atomic, and it survives the agent being killed
+     * (the kernel holds the pages); an fsync per step would only add power
+     * loss to that, at the cost of every step's latency. */
+    rv = write_file(path, buf, len, 0644, false);
     if (rv != 0)
         CL_WARN("step %s: cannot persist its report (%s); it is kept in "
                 "memory until acknowledged",

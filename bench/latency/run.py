@@ -90,16 +90,20 @@ def main():
     args = ap.parse_args()
     coord_bin = os.path.join(args.bin, "couler-coord")
     tmp = tempfile.mkdtemp(prefix="couler-bench-")
+    # Steps see a private /tmp; the stamps go to a host directory shared
+    # into every step's view.
+    stamps = tempfile.mkdtemp(prefix="couler-bench-stamps-", dir="/var/tmp")
     port = free_port()
     ep = "tcp://127.0.0.1:%d" % port
     env = dict(os.environ, COULER_COORD=ep, COULER_LOG="warn")
     log = open(os.path.join(tmp, "up.log"), "wb")
     up = subprocess.Popen([coord_bin, "up", "--data-dir",
                            os.path.join(tmp, "data"), "--listen", ep,
-                           "--agent-listen", "tcp://127.0.0.1:%d" % free_port()],
+                           "--agent-listen", "tcp://127.0.0.1:%d" % free_port(),
+                           "--bind", stamps],
                           stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        return run(args, coord_bin, tmp, env)
+        return run(args, coord_bin, tmp, stamps, env)
     finally:
         os.kill(up.pid, signal.SIGTERM)
         try:
@@ -109,6 +113,7 @@ def main():
             up.wait()
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(stamps, ignore_errors=True)
 
 
 def cli(coord_bin, env, *a):
@@ -116,15 +121,13 @@ def cli(coord_bin, env, *a):
                           text=True, env=env)
 
 
-def run(args, coord_bin, tmp, env):
+def run(args, coord_bin, tmp, stamps, env):
     for _ in range(100):
         if " Ready " in cli(coord_bin, env, "nodes").stdout:
             break
         time.sleep(0.1)
     nodes = json.loads(cli(coord_bin, env, "nodes", "-o", "json").stdout)
     width = max(1, nodes[0]["pus"])
-    stamps = os.path.join(tmp, "stamps")
-    os.makedirs(stamps)
     chain = os.path.join(tmp, "chain.yaml")
     with open(chain, "w") as f:
         f.write(CHAIN.replace("DIR", stamps))
