@@ -74,7 +74,7 @@ struct bcast {
 /* Suspicion of one member [LG IV.B]: the accuser and the distinct members
  * that confirmed it; the deadline shrinks as confirmations arrive. */
 struct susp {
-    uint32_t name; /* 0 = free slot */
+    uint32_t name;      /* 0 = free slot */
     uint32_t next_free; /* 1-based, while free */
     uint32_t gen;
     uint32_t incarnation;
@@ -83,7 +83,7 @@ struct susp {
     uint16_t n_from;
     int64_t start;
     int64_t deadline;
-    size_t cluster_n; /* live members when it started */
+    size_t cluster_n;     /* live members when it started */
     uint32_t final_seq;   /* of our last-chance pings */
     uint16_t final_pings; /* last-chance pings sent */
     uint32_t from[SUSP_FROM_MAX + 1];
@@ -574,8 +574,7 @@ static int bcast_put(struct swim *s, struct member *m,
     struct swim__update with;
     bool fresh = m->bcast != 0 && s->bcasts[m->bcast - 1].fresh_meta;
     if (u->state == SWIM_ALIVE && !u->has_meta && fresh &&
-        u->meta_version == m->meta_version &&
-        !(m->flags & MF_META_STALE)) {
+        u->meta_version == m->meta_version && !(m->flags & MF_META_STALE)) {
         with = *u;
         with.has_meta = true;
         with.meta = NULL;
@@ -643,8 +642,7 @@ static void fill_updates(struct swim *s, struct swim__wbuf *w)
     uint32_t taken[SWIM__MAX_UPDATES];
     size_t n_taken = 0;
     unsigned scanned = 0;
-    for (unsigned t = 0; t < BCAST_LISTS && n_taken < SWIM__MAX_UPDATES;
-         t++) {
+    for (unsigned t = 0; t < BCAST_LISTS && n_taken < SWIM__MAX_UPDATES; t++) {
         uint32_t slot = s->bcast_heads[t];
         while (slot != 0 && n_taken < SWIM__MAX_UPDATES) {
             struct bcast *b = &s->bcasts[slot - 1];
@@ -740,8 +738,7 @@ static int susp_start(struct swim *s, struct member *m, uint32_t from,
     x->start = now;
     if (from != 0)
         x->from[x->n_from++] = from;
-    x->deadline =
-        now + swim_suspicion_timeout(&s->cfg, x->cluster_n, 0);
+    x->deadline = now + swim_suspicion_timeout(&s->cfg, x->cluster_n, 0);
     m->susp = slot;
     if (timer_push(s, x->deadline, m->name, x->gen, T_SUSP) != 0) {
         susp_clear(s, m);
@@ -860,9 +857,8 @@ static struct member *insert(struct swim *s, uint32_t name, uint32_t addr,
     return m;
 }
 
-static struct member *add_member(struct swim *s, const char *name,
-                                 size_t len, const struct swim_addr *addr,
-                                 int64_t now)
+static struct member *add_member(struct swim *s, const char *name, size_t len,
+                                 const struct swim_addr *addr, int64_t now)
 {
     uint8_t abuf[18];
     size_t alen = swim__addr_encode(addr, abuf);
@@ -910,8 +906,8 @@ static void remove_member(struct swim *s, struct member *m)
     s->n_members--;
 }
 
-static int set_meta_bytes(struct swim *s, struct member *m,
-                          const uint8_t *meta, size_t len)
+static int set_meta_bytes(struct swim *s, struct member *m, const uint8_t *meta,
+                          size_t len)
 {
     uint32_t id = 0;
     if (len > 0) {
@@ -924,8 +920,7 @@ static int set_meta_bytes(struct swim *s, struct member *m,
     return 0;
 }
 
-static int set_addr(struct swim *s, struct member *m,
-                    const struct swim_addr *a)
+static int set_addr(struct swim *s, struct member *m, const struct swim_addr *a)
 {
     uint8_t abuf[18];
     size_t alen = swim__addr_encode(a, abuf);
@@ -939,8 +934,7 @@ static int set_addr(struct swim *s, struct member *m,
 
 /* make_update - the update that states what we believe of m. */
 static void make_update(const struct swim *s, const struct member *m,
-                        bool with_meta, uint32_t from,
-                        struct swim__update *u)
+                        bool with_meta, uint32_t from, struct swim__update *u)
 {
     memset(u, 0, sizeof(*u));
     const struct swim__blob *nb = name_blob(s, m);
@@ -985,8 +979,8 @@ typedef bool (*member_filter)(const struct swim *s, const struct member *m,
 /* pick - up to k distinct members passing `ok`, other than self and
  * `exclude` (a name id or 0), into out (member name ids). Random draws with
  * rejection, falling back to a scan when eligible members are rare. */
-static size_t pick(struct swim *s, size_t k, member_filter ok,
-                   uint32_t exclude, int64_t now, uint32_t *out)
+static size_t pick(struct swim *s, size_t k, member_filter ok, uint32_t exclude,
+                   int64_t now, uint32_t *out)
 {
     size_t got = 0;
     uint32_t n = s->n_members;
@@ -1028,8 +1022,7 @@ static bool f_alive(const struct swim *s, const struct member *m, int64_t now)
     return m->state == SWIM_ALIVE;
 }
 
-static bool f_gossip(const struct swim *s, const struct member *m,
-                     int64_t now)
+static bool f_gossip(const struct swim *s, const struct member *m, int64_t now)
 {
     if (is_live(m->state))
         return true;
@@ -1071,12 +1064,11 @@ static int64_t scaled(const struct swim *s, int64_t t)
  * and disseminates an Alive message" [SWIM 4.2]. When their copy of our
  * metadata may differ from ours (a restarted process), the metadata goes
  * out again under a higher meta_version. */
-static void refute(struct swim *s, const struct swim__update *u,
-                   bool accused)
+static void refute(struct swim *s, const struct swim__update *u, bool accused)
 {
     struct member *me = self_member(s);
-    uint32_t inc = u->incarnation > me->incarnation ? u->incarnation
-                                                     : me->incarnation;
+    uint32_t inc =
+        u->incarnation > me->incarnation ? u->incarnation : me->incarnation;
     me->incarnation = inc + 1;
     bool with_meta = false;
     if (u->meta_version != me->meta_version ||
@@ -1191,8 +1183,7 @@ static int on_alive(struct swim *s, const struct swim__update *u, int64_t now)
     return 0;
 }
 
-static int on_suspect(struct swim *s, const struct swim__update *u,
-                      int64_t now)
+static int on_suspect(struct swim *s, const struct swim__update *u, int64_t now)
 {
     struct member *m = find(s, u->name, u->name_len);
     if (m == NULL)
@@ -1204,8 +1195,8 @@ static int on_suspect(struct swim *s, const struct swim__update *u,
     }
     if (u->incarnation < m->incarnation || !is_live(m->state))
         return 0;
-    uint32_t from = u->from_len ? swim__lookup(s->names, u->from, u->from_len)
-                                : 0;
+    uint32_t from =
+        u->from_len ? swim__lookup(s->names, u->from, u->from_len) : 0;
     if (m->state == SWIM_SUSPECT && u->incarnation == m->incarnation) {
         /* "Confirmations" [LG IV.B]: a suspicion of the same incarnation
          * from another member. Passed on so that every member's timer
@@ -1434,8 +1425,7 @@ static void probe_start(struct swim *s, int64_t now)
     send_member_ping(s, m, p->seq);
 }
 
-static void probe_indirect(struct swim *s, const struct member *m,
-                           int64_t now)
+static void probe_indirect(struct swim *s, const struct member *m, int64_t now)
 {
     struct probe *p = &s->probe;
     uint32_t ids[16];
@@ -1585,8 +1575,8 @@ static void final_track(struct swim *s, const struct susp *x)
     s->n_finals = k;
     if (k == FINALS_MAX)
         memmove(s->finals, s->finals + 1, --s->n_finals * sizeof(*s->finals));
-    s->finals[s->n_finals++] = (struct final_check){x->final_seq, x->name,
-                                                    x->gen};
+    s->finals[s->n_finals++] =
+        (struct final_check){x->final_seq, x->name, x->gen};
 }
 
 static void on_ack(struct swim *s, uint32_t seq, int64_t now)
@@ -1610,8 +1600,7 @@ static void on_ack(struct swim *s, uint32_t seq, int64_t now)
          * alive, and its refutation follows. Suspect it for the minimum
          * timeout again rather than declare it dead. */
         x->final_pings = 0;
-        x->deadline = now + swim_suspicion_timeout(&s->cfg, x->cluster_n,
-                                                   x->k);
+        x->deadline = now + swim_suspicion_timeout(&s->cfg, x->cluster_n, x->k);
         timer_push(s, x->deadline, x->name, x->gen, T_SUSP);
         s->stats.final_acks++;
         return;
@@ -1705,8 +1694,7 @@ static inline uint32_t bucket_of(uint64_t h, uint32_t buckets)
  * meta_version) over live members: order-free, so two members agree on a
  * bucket exactly when they hold the same live members there, at the same
  * incarnations and metadata versions (up to 64-bit collisions). */
-static void compute_digests(const struct swim *s, uint32_t buckets,
-                            uint64_t *d)
+static void compute_digests(const struct swim *s, uint32_t buckets, uint64_t *d)
 {
     memset(d, 0, buckets * sizeof(*d));
     for (uint32_t i = 0; i < s->n_members; i++) {
@@ -2110,8 +2098,8 @@ int swim_new(const struct swim_config *cfg, struct swim_io *io, cl_rng *rng,
     if (me == NULL)
         goto oom;
     s->self = me->name;
-    s->probe_next = now + (int64_t)cl_rng_below(
-                              rng, (uint64_t)cfg->probe_interval_ms);
+    s->probe_next =
+        now + (int64_t)cl_rng_below(rng, (uint64_t)cfg->probe_interval_ms);
     s->gossip_next = now;
     s->push_pull_next =
         now + cfg->push_pull_interval_ms / 2 +
@@ -2234,8 +2222,7 @@ size_t swim_member_count(const struct swim *s)
     return s->n_members;
 }
 
-int swim_member_at(const struct swim *s, size_t i,
-                   struct swim_member_info *out)
+int swim_member_at(const struct swim *s, size_t i, struct swim_member_info *out)
 {
     if (i >= s->n_members)
         return CL_ERANGE;
@@ -2281,8 +2268,7 @@ const struct swim_stats *swim_stats(const struct swim *s)
     return &s->stats;
 }
 
-int swim_preload(struct swim *s, const struct swim_member_info *mi,
-                 int64_t now)
+int swim_preload(struct swim *s, const struct swim_member_info *mi, int64_t now)
 {
     if (mi == NULL || mi->name == NULL || (unsigned)mi->state > SWIM_LEFT ||
         mi->meta_len > SWIM_META_MAX || (mi->meta_len && mi->meta == NULL))

@@ -357,8 +357,7 @@ const struct swim_stats *swim_stats(const struct swim *s);
  * incarnation, meta) without an event or a broadcast, as if learned long
  * ago. For simulators and tests that start from a converged cluster; a
  * daemon joins instead. Our own name is refused (CL_EINVAL). */
-int swim_preload(struct swim *s, const struct swim_member_info *m,
-                 int64_t now);
+int swim_preload(struct swim *s, const struct swim_member_info *m, int64_t now);
 
 /* ------------------------------------------------------------------------ */
 /* Keyring: authenticated encryption of every datagram.
@@ -407,8 +406,8 @@ int swim_keyring_seal(struct swim_keyring *kr, const uint8_t *in, size_t len,
  * (no key opens it). Every failure is counted. */
 int swim_keyring_open(struct swim_keyring *kr, const uint8_t *in, size_t len,
                       uint8_t *out, size_t cap, size_t *out_len);
-const struct swim_keyring_stats *swim_keyring_stats(
-    const struct swim_keyring *kr);
+const struct swim_keyring_stats *
+swim_keyring_stats(const struct swim_keyring *kr);
 
 /* swim_key_parse - a key given as 64 hex digits or as standard base64 (44
  * characters). 0 or CL_EINVAL. */

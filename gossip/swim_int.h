@@ -106,9 +106,9 @@ struct swim__update {
  * swim__packet_free(). */
 struct swim__packet {
     enum swim__kind kind;
-    uint32_t seq;       /* ping, ping-req, ack, nack */
-    const char *target; /* ping, ping-req */
-    const char *from;   /* ping: the sender's name, "" when absent */
+    uint32_t seq;                 /* ping, ping-req, ack, nack */
+    const char *target;           /* ping, ping-req */
+    const char *from;             /* ping: the sender's name, "" when absent */
     struct swim_addr target_addr; /* ping-req */
     bool nack;                    /* ping-req */
     /* push-pull */

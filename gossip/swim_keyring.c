@@ -112,8 +112,8 @@ size_t swim_keyring_count(const struct swim_keyring *kr)
     return kr->n;
 }
 
-const struct swim_keyring_stats *swim_keyring_stats(
-    const struct swim_keyring *kr)
+const struct swim_keyring_stats *
+swim_keyring_stats(const struct swim_keyring *kr)
 {
     return &kr->stats;
 }
@@ -128,9 +128,9 @@ int swim_keyring_seal(struct swim_keyring *kr, const uint8_t *in, size_t len,
     uint8_t *nonce = out + 1;
     randombytes_buf(nonce, NONCE_SIZE);
     unsigned long long clen = 0;
-    if (crypto_aead_xchacha20poly1305_ietf_encrypt(
-            out + 1 + NONCE_SIZE, &clen, in, len, out, 1, NULL, nonce,
-            kr->keys[0]) != 0)
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(out + 1 + NONCE_SIZE, &clen,
+                                                   in, len, out, 1, NULL, nonce,
+                                                   kr->keys[0]) != 0)
         return CL_ECRYPTO;
     *out_len = 1 + NONCE_SIZE + (size_t)clen;
     kr->stats.sealed++;

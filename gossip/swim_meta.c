@@ -83,8 +83,7 @@ int swim_meta_set_endpoint(struct swim_meta *m, const char *name,
     return kv_set(&m->endpoints, &m->n_endpoints, name, url);
 }
 
-int swim_meta_set_label(struct swim_meta *m, const char *key,
-                        const char *value)
+int swim_meta_set_label(struct swim_meta *m, const char *key, const char *value)
 {
     return kv_set(&m->labels, &m->n_labels, key, value);
 }

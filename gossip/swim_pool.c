@@ -47,8 +47,7 @@ static int table_rehash(struct swim__table *t, uint32_t nbuckets)
     return 0;
 }
 
-uint32_t swim__lookup(const struct swim__table *t, const void *data,
-                      size_t len)
+uint32_t swim__lookup(const struct swim__table *t, const void *data, size_t len)
 {
     if (t->buckets == NULL)
         return 0;

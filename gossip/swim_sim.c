@@ -33,9 +33,9 @@ struct event {
     uint64_t seq;
     uint32_t kind;
     uint32_t member;
-    uint32_t gen;     /* EV_TIMER: the member's process generation */
-    bool deferred;    /* EV_DELIVER: counted in the member's backlog */
-    struct pkt *pkt;  /* EV_DELIVER: owned by the event */
+    uint32_t gen;    /* EV_TIMER: the member's process generation */
+    bool deferred;   /* EV_DELIVER: counted in the member's backlog */
+    struct pkt *pkt; /* EV_DELIVER: owned by the event */
 };
 
 struct link {
@@ -55,7 +55,7 @@ struct sim_member {
     cl_rng rng; /* borrowed by core: the struct never moves */
     struct swim_addr addr;
     char name[SWIM_NAME_MAX + 1];
-    int64_t timer_at; /* us; INT64_MAX when none is scheduled */
+    int64_t timer_at;    /* us; INT64_MAX when none is scheduled */
     int64_t stall_until; /* us */
     enum swim_sim_stall stall_kind;
     size_t backlog;
@@ -243,8 +243,8 @@ static bool sim_index(const struct swim_sim *sim, const struct swim_addr *a,
 {
     if (a->family != 4 || a->ip[0] != 10 || a->port != SIM_PORT)
         return false;
-    uint32_t v = ((uint32_t)a->ip[1] << 16) | ((uint32_t)a->ip[2] << 8) |
-                 a->ip[3];
+    uint32_t v =
+        ((uint32_t)a->ip[1] << 16) | ((uint32_t)a->ip[2] << 8) | a->ip[3];
     if (v == 0 || v > sim->n_members)
         return false;
     *i = v - 1;
@@ -338,8 +338,8 @@ static int start_core(struct swim_sim *sim, struct sim_member *m)
     cl_rng_seed(&m->rng, cl_rng_next(&sim->rng));
     m->gen++;
     m->timer_at = INT64_MAX;
-    int rv = swim_new(&c, &m->io, &m->rng, m->name, &m->addr,
-                      sim->now / 1000, &m->core);
+    int rv = swim_new(&c, &m->io, &m->rng, m->name, &m->addr, sim->now / 1000,
+                      &m->core);
     if (rv != 0)
         return rv;
     resched(sim, m, sim->now);
@@ -815,8 +815,8 @@ const struct swim_sim_stats *swim_sim_stats(const struct swim_sim *sim)
     return &sim->stats;
 }
 
-const struct swim_sim_member_stats *swim_sim_member_stats(
-    const struct swim_sim *sim, size_t i)
+const struct swim_sim_member_stats *
+swim_sim_member_stats(const struct swim_sim *sim, size_t i)
 {
     const struct sim_member *m = member(sim, i);
     return m ? &m->stats : NULL;

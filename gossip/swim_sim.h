@@ -57,8 +57,8 @@ struct swim_sim_config {
     uint64_t seed;
     struct swim_config swim; /* every member's profile; .pool is ignored */
     struct swim_sim_latency latency;
-    double loss;            /* uniform loss probability, 0..1 */
-    size_t backlog_max;     /* datagrams a stalled member queues; 0 = any */
+    double loss;             /* uniform loss probability, 0..1 */
+    size_t backlog_max;      /* datagrams a stalled member queues; 0 = any */
     const char *name_prefix; /* "n" by default; copied */
     swim_sim_event_cb on_event;
     void *data;
@@ -169,7 +169,7 @@ size_t swim_sim_count_view(const struct swim_sim *sim, size_t target,
  * alive and every crashed member dead or unknown. O(n^2). */
 bool swim_sim_converged(const struct swim_sim *sim);
 const struct swim_sim_stats *swim_sim_stats(const struct swim_sim *sim);
-const struct swim_sim_member_stats *swim_sim_member_stats(
-    const struct swim_sim *sim, size_t i);
+const struct swim_sim_member_stats *
+swim_sim_member_stats(const struct swim_sim *sim, size_t i);
 
 #endif

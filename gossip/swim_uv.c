@@ -318,8 +318,9 @@ int swim_uv_init(struct swim_uv *u, uv_loop_t *loop,
     memset(u, 0, sizeof(*u));
     u->data = data;
     if (opt->name == NULL || !swim__name_valid(opt->name, strlen(opt->name))) {
-        cl_errmsg_set(err, "gossip: member name must be 1..%d printable "
-                           "characters without spaces",
+        cl_errmsg_set(err,
+                      "gossip: member name must be 1..%d printable "
+                      "characters without spaces",
                       SWIM_NAME_MAX);
         return CL_EINVAL;
     }
@@ -336,8 +337,9 @@ int swim_uv_init(struct swim_uv *u, uv_loop_t *loop,
     if (opt->advertise != NULL) {
         if (swim_addr_parse(opt->advertise, &u->advertise) != 0 ||
             u->advertise.port == 0 || is_unspecified(&u->advertise)) {
-            cl_errmsg_set(err, "gossip: advertise address '%s' is not a "
-                               "usable IP:PORT",
+            cl_errmsg_set(err,
+                          "gossip: advertise address '%s' is not a "
+                          "usable IP:PORT",
                           opt->advertise);
             return CL_EINVAL;
         }
@@ -464,8 +466,7 @@ static int add_seeds(struct swim_uv *u, const struct swim_addr *a, size_t n)
 {
     if (n == 0)
         return 0;
-    struct swim_addr *s =
-        cl_realloc(u->seeds, (u->n_seeds + n) * sizeof(*s));
+    struct swim_addr *s = cl_realloc(u->seeds, (u->n_seeds + n) * sizeof(*s));
     if (s == NULL)
         return CL_ENOMEM;
     memcpy(s + u->n_seeds, a, n * sizeof(*a));
@@ -473,14 +474,12 @@ static int add_seeds(struct swim_uv *u, const struct swim_addr *a, size_t n)
     u->n_seeds += n;
     if (u->state != ST_STARTED)
         return 0;
-    int rv = swim_join(u->core, u->seeds, u->n_seeds,
-                       (int64_t)uv_now(u->loop));
+    int rv = swim_join(u->core, u->seeds, u->n_seeds, (int64_t)uv_now(u->loop));
     after_core(u);
     return rv;
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status,
-                        struct addrinfo *res)
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct swim_uv_resolve *r = (struct swim_uv_resolve *)req;
     struct swim_uv *u = r->u;
@@ -549,8 +548,9 @@ int swim_uv_join(struct swim_uv *u, const char *seeds, cl_errmsg *err)
             if (colon == NULL || colon == item || stop == NULL ||
                 *stop != '\0' || port == 0 || port > 65535 ||
                 (size_t)(colon - item) >= sizeof(names[0].host)) {
-                cl_errmsg_set(err, "gossip: join: seed '%s' is not "
-                                   "HOST:PORT",
+                cl_errmsg_set(err,
+                              "gossip: join: seed '%s' is not "
+                              "HOST:PORT",
                               item);
                 return CL_EINVAL;
             }
@@ -582,12 +582,12 @@ int swim_uv_join(struct swim_uv *u, const char *seeds, cl_errmsg *err)
         memset(&hints, 0, sizeof(hints));
         hints.ai_family = AF_UNSPEC;
         hints.ai_socktype = SOCK_DGRAM;
-        int uvrv = uv_getaddrinfo(u->loop, &r->req, on_resolved, r->host,
-                                  NULL, &hints);
+        int uvrv = uv_getaddrinfo(u->loop, &r->req, on_resolved, r->host, NULL,
+                                  &hints);
         if (uvrv != 0) {
             cl_free(r);
-            cl_errmsg_set(err, "gossip: join: resolve '%s': %s",
-                          names[i].host, uv_strerror(uvrv));
+            cl_errmsg_set(err, "gossip: join: resolve '%s': %s", names[i].host,
+                          uv_strerror(uvrv));
             return cl_err_from_uv(uvrv);
         }
         u->pending_resolves++;

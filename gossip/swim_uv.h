@@ -49,7 +49,7 @@ struct swim_uv_options {
     const char *advertise;
     const uint8_t *key; /* primary cluster key, SWIM_KEY_SIZE bytes */
     const struct swim_config *config; /* NULL: swim_config_default() */
-    uint64_t seed; /* rng seed for probe order etc.; 0: random */
+    uint64_t seed;             /* rng seed for probe order etc.; 0: random */
     swim_uv_event_cb on_event; /* may be NULL */
 };
 
@@ -63,7 +63,7 @@ struct swim_uv_stats {
     uint64_t send_queued; /* socket was busy: copied and queued */
 };
 
-struct swim_uv_event; /* private: a queued event */
+struct swim_uv_event;   /* private: a queued event */
 struct swim_uv_resolve; /* private: a pending name resolution */
 
 struct swim_uv {
@@ -131,8 +131,7 @@ int swim_uv_set_meta(struct swim_uv *u, const void *meta, size_t len);
 /* swim_uv_leave - leave gracefully: others mark us LEFT rather than DEAD.
  * cb fires once, when the notice has been sent to a few members or after
  * timeout_ms. Keep the loop running until then, then stop and close. */
-int swim_uv_leave(struct swim_uv *u, uint64_t timeout_ms,
-                  swim_uv_leave_cb cb);
+int swim_uv_leave(struct swim_uv *u, uint64_t timeout_ms, swim_uv_leave_cb cb);
 
 /* swim_uv_stop - stop receiving and ticking at once (an abrupt stop: the
  * cluster will declare us dead). Queries still work. Idempotent. */

@@ -417,7 +417,8 @@ int swim_addr_parse(const char *text, struct swim_addr *out)
     memset(out, 0, sizeof(*out));
     if (text[0] == '[') {
         const char *end = strchr(text, ']');
-        if (end == NULL || end[1] != ':' || (size_t)(end - text - 1) >= sizeof(host))
+        if (end == NULL || end[1] != ':' ||
+            (size_t)(end - text - 1) >= sizeof(host))
             return CL_EINVAL;
         memcpy(host, text + 1, (size_t)(end - text - 1));
         host[end - text - 1] = '\0';

@@ -3,20 +3,22 @@
  * default LAN profile, Lifeguard on and off side by side in one run.
  *
  * For each cluster size N, and each mode (Lifeguard on: "lifeguard";
- * off: "swim"), one simulated cluster goes through these phases:
+ * off: "swim"), one simulated cluster goes through these phases, in this
+ * order (fd30 on a fresh cluster of its own):
  *
- *   fd0 / fd10 / fd30   T simulated seconds at 0%, 10%, 30% uniform loss:
+ *   fd0 / fd10          T simulated seconds at 0% and 10% uniform loss:
  *                       false suspicions and false deaths of healthy
  *                       members, bytes per second per member.
- *   stall0 / stall10    T seconds at 0% and 10% loss while members stall
- *                       (input processing delayed 2 s, timers running, as
- *                       in the Lifeguard paper) at random, 1% of members
- *                       stalled on average.
  *   meta                at 10% loss, metadata changes of random members:
  *                       time until 99.9% and 100% of members hold it.
  *   crash               at 10% loss, members crash one per second: time
  *                       until first suspected, and until every live member
  *                       holds it dead.
+ *   stall0 / stall10    at 0% and 10% loss while members stall (input
+ *                       processing delayed 2 s, timers running, as in the
+ *                       Lifeguard paper) at random, 1% of members stalled
+ *                       on average.
+ *   fd30                as fd0 at 30% loss.
  *
  * A suspicion or death counts once per (member, incarnation). A member is
  * "healthy" when it is not crashed and not within [start, end + 1 s] of a
@@ -105,16 +107,16 @@ static void set_clear(struct set *s)
 /* Tracking state, fed by the event callback. */
 
 struct tracked {
-    size_t target;     /* member index */
-    uint32_t version;  /* meta: version to reach */
-    int64_t start;     /* ms */
-    int64_t first;     /* crash: first suspected; -1 */
-    int64_t t999;      /* meta: 99.9% reached; -1 */
-    int64_t done;      /* all reached; -1 */
-    size_t missing;    /* observers still missing */
-    size_t need999;    /* meta: observers needed for 99.9% */
+    size_t target;    /* member index */
+    uint32_t version; /* meta: version to reach */
+    int64_t start;    /* ms */
+    int64_t first;    /* crash: first suspected; -1 */
+    int64_t t999;     /* meta: 99.9% reached; -1 */
+    int64_t done;     /* all reached; -1 */
+    size_t missing;   /* observers still missing */
+    size_t need999;   /* meta: observers needed for 99.9% */
     size_t have;
-    uint8_t *seen;     /* per observer */
+    uint8_t *seen; /* per observer */
 };
 
 struct bench {
@@ -264,8 +266,7 @@ static size_t random_running(struct bench *b)
     }
 }
 
-static void make_meta(size_t i, uint32_t cores_free, uint8_t **out,
-                      size_t *len)
+static void make_meta(size_t i, uint32_t cores_free, uint8_t **out, size_t *len)
 {
     struct swim_meta m;
     char url[64], rack[16];
@@ -332,8 +333,8 @@ static void run_fd(struct bench *b, double loss, bool stall, double seconds,
                         : 0; /* stalls per second */
     int64_t next = INT64_MAX;
     if (stall)
-        next = start + (int64_t)(-log(1 - cl_rng_double(&b->rng)) / rate *
-                                 1000.0);
+        next =
+            start + (int64_t)(-log(1 - cl_rng_double(&b->rng)) / rate * 1000.0);
     while (swim_sim_now(b->sim) < end) {
         int64_t until = next < end ? next : end;
         swim_sim_run_until(b->sim, until);
@@ -346,8 +347,8 @@ static void run_fd(struct bench *b, double loss, bool stall, double seconds,
                 b->stall_end[i] = now + STALL_MS;
                 r->stalls++;
             }
-            next = now + 1 + (int64_t)(-log(1 - cl_rng_double(&b->rng)) /
-                                       rate * 1000.0);
+            next = now + 1 +
+                   (int64_t)(-log(1 - cl_rng_double(&b->rng)) / rate * 1000.0);
         }
     }
     r->seconds = seconds;
@@ -357,8 +358,8 @@ static void run_fd(struct bench *b, double loss, bool stall, double seconds,
     r->dead_healthy = b->dead_healthy.n;
     r->dead_impaired = b->dead_impaired.n;
     r->bytes_per_member =
-        (double)(swim_sim_stats(b->sim)->bytes_sent - bytes0) /
-        (double)live / seconds;
+        (double)(swim_sim_stats(b->sim)->bytes_sent - bytes0) / (double)live /
+        seconds;
     /* Let the last stalls end before the next phase. */
     swim_sim_run_for(b->sim, STALL_MS + STALL_GRACE_MS);
 }
@@ -547,13 +548,14 @@ static void run_mode(size_t n, bool lifeguard, uint64_t seed, double seconds,
     run_fd(&b, 0.10, false, seconds, &r->fd[1]);
     fprintf(stderr, "  n=%zu %s loss 0%%/10%%: %.0fs wall\n", n, r->mode,
             now_wall() - w0);
-    run_fd(&b, 0.0, true, stall_seconds, &r->stall[0]);
-    run_fd(&b, 0.10, true, stall_seconds, &r->stall[1]);
-    fprintf(stderr, "  n=%zu %s stalls: %.0fs wall\n", n, r->mode,
-            now_wall() - w0);
     run_meta(&b, crashes, &r->meta);
     run_crashes(&b, crashes, &r->crash);
     fprintf(stderr, "  n=%zu %s metadata, crashes: %.0fs wall\n", n, r->mode,
+            now_wall() - w0);
+    /* Stalls last: without Lifeguard they leave the cluster churning. */
+    run_fd(&b, 0.0, true, stall_seconds, &r->stall[0]);
+    run_fd(&b, 0.10, true, stall_seconds, &r->stall[1]);
+    fprintf(stderr, "  n=%zu %s stalls: %.0fs wall\n", n, r->mode,
             now_wall() - w0);
     free_cluster(&b);
     new_cluster(&b, n, lifeguard, seed + 1);
@@ -578,9 +580,9 @@ static void print_table(size_t n, const struct mode_result *r, int nr)
            n, r[0].fd[0].seconds, r[0].stall[0].seconds);
     printf("%-10s %7s %7s %7s %7s | %7s %7s %7s %7s |"
            " %5s %5s %5s | %5s %5s %5s | %6s %6s %6s\n",
-           "mode", "susp50", "susp99", "dead50", "dead99", "meta999",
-           "meta99", "all50", "all99", "FD0", "FD10", "FD30", "FS0",
-           "FS10", "FS30", "B/s0", "B/s10", "B/s30");
+           "mode", "susp50", "susp99", "dead50", "dead99", "meta999", "meta99",
+           "all50", "all99", "FD0", "FD10", "FD30", "FS0", "FS10", "FS30",
+           "B/s0", "B/s10", "B/s30");
     for (int k = 0; k < nr; k++) {
         const struct mode_result *m = &r[k];
         printf("%-10s", m->mode);
@@ -639,9 +641,8 @@ static void json_fd(const char *key, const struct fd_result *f, bool comma)
            (unsigned long long)f->dead_healthy,
            (unsigned long long)f->susp_impaired,
            (unsigned long long)f->susp_by_stalled,
-           (unsigned long long)f->dead_impaired,
-           (unsigned long long)f->stalls, f->bytes_per_member,
-           comma ? "," : "");
+           (unsigned long long)f->dead_impaired, (unsigned long long)f->stalls,
+           f->bytes_per_member, comma ? "," : "");
 }
 
 static void json_mode(const struct mode_result *m)
@@ -692,13 +693,13 @@ static void print_json(size_t n, const struct mode_result *r, int nr)
            lg->fd[1].dead_healthy == 0 ? "true" : "false", hours,
            lg->fd[1].bytes_per_member <= 2048 ? "true" : "false");
     if (sw != NULL) {
-        printf(",\"stall_false_suspicion_ratio_loss0\":%.1f,"
-               "\"stall_false_suspicion_ratio_loss10\":%.2f,"
-               "\"stall_suspicions_by_stalled_ratio_loss10\":%.1f",
-               ratio(sw->stall[0].susp_healthy, lg->stall[0].susp_healthy),
-               ratio(sw->stall[1].susp_healthy, lg->stall[1].susp_healthy),
-               ratio(sw->stall[1].susp_by_stalled,
-                     lg->stall[1].susp_by_stalled));
+        printf(
+            ",\"stall_false_suspicion_ratio_loss0\":%.1f,"
+            "\"stall_false_suspicion_ratio_loss10\":%.2f,"
+            "\"stall_suspicions_by_stalled_ratio_loss10\":%.1f",
+            ratio(sw->stall[0].susp_healthy, lg->stall[0].susp_healthy),
+            ratio(sw->stall[1].susp_healthy, lg->stall[1].susp_healthy),
+            ratio(sw->stall[1].susp_by_stalled, lg->stall[1].susp_by_stalled));
     }
     printf("}}\n");
 }
@@ -712,7 +713,7 @@ static void durations(size_t n, double seconds, double stall_seconds,
 {
     if (n >= 10000) {
         *loss = 60;
-        *stall = 10;
+        *stall = 5;
     } else if (n >= 1000) {
         *loss = 3600;
         *stall = 300;
@@ -731,7 +732,8 @@ int main(int argc, char **argv)
     size_t sizes[8] = {100, 1000, 10000};
     size_t n_sizes = 3;
     double seconds = 0, stall_seconds = 0;
-    size_t crashes = 30, crashes_10k = 20;
+    size_t crashes = 20, crashes_10k = 20;
+    bool crashes_given = false;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
@@ -739,12 +741,14 @@ int main(int argc, char **argv)
             seconds = 300;
             stall_seconds = 60;
             crashes = 20;
+            crashes_given = true;
         } else if (strcmp(argv[i], "--smoke") == 0) {
             sizes[0] = 40;
             n_sizes = 1;
             seconds = 20;
             stall_seconds = 20;
             crashes = 5;
+            crashes_given = true;
         } else if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
             n_sizes = 0;
             for (char *p = argv[++i]; *p && n_sizes < 8;) {
@@ -758,6 +762,7 @@ int main(int argc, char **argv)
             stall_seconds = atof(argv[++i]);
         } else if (strcmp(argv[i], "--crashes") == 0 && i + 1 < argc) {
             crashes = crashes_10k = (size_t)atoi(argv[++i]);
+            crashes_given = true;
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 10);
         } else {
@@ -775,12 +780,10 @@ int main(int argc, char **argv)
            "x%u, suspicion x%u..x%u with %u confirmations, %u last-chance "
            "pings, push-pull %lld ms); one-way latency 100-300 us\n",
            (long long)d.probe_interval_ms, (long long)d.probe_timeout_ms,
-           d.probe_attempts, d.indirect_checks,
-           (long long)d.gossip_interval_ms, d.gossip_fanout,
-           d.retransmit_mult, d.suspicion_mult,
-           d.suspicion_mult * d.suspicion_max_mult,
-           d.suspicion_confirmations, d.final_checks,
-           (long long)d.push_pull_interval_ms);
+           d.probe_attempts, d.indirect_checks, (long long)d.gossip_interval_ms,
+           d.gossip_fanout, d.retransmit_mult, d.suspicion_mult,
+           d.suspicion_mult * d.suspicion_max_mult, d.suspicion_confirmations,
+           d.final_checks, (long long)d.push_pull_interval_ms);
     printf("columns: susp/dead = crash first suspected / dead at every live "
            "member (ms); meta999/meta99 = metadata at 99.9%% of members, "
            "p50/p99 (ms); all = at 100%%; FDx / FSx = false deaths / false "
@@ -793,7 +796,9 @@ int main(int argc, char **argv)
         size_t n = sizes[s];
         double loss_s, stall_s;
         durations(n, seconds, stall_seconds, &loss_s, &stall_s);
-        size_t k = n >= 10000 ? crashes_10k : crashes;
+        size_t k = crashes;
+        if (!crashes_given)
+            k = n >= 10000 ? crashes_10k : n >= 1000 ? 50 : 20;
         run_mode(n, true, seed, loss_s, stall_s, k, &all[s][0]);
         run_mode(n, false, seed, loss_s, stall_s, k, &all[s][1]);
         print_table(n, all[s], 2);

@@ -56,8 +56,7 @@ int main(int argc, char **argv)
 
     w = (struct swim__wbuf){buf, 0, sizeof(buf)};
     swim__put_header(&w, SWIM__PING, 7, "m0", "m1", NULL, false);
-    add_update(&w, SWIM__TAG_PACKET_UPDATE, SWIM_SUSPECT, "m0", 0, NULL,
-               "m1");
+    add_update(&w, SWIM__TAG_PACKET_UPDATE, SWIM_SUSPECT, "m0", 0, NULL, "m1");
     write_file(dir, "ping-buddy", &w);
 
     w = (struct swim__wbuf){buf, 0, sizeof(buf)};
@@ -66,8 +65,7 @@ int main(int argc, char **argv)
 
     w = (struct swim__wbuf){buf, 0, sizeof(buf)};
     swim__put_header(&w, SWIM__ACK, 1, NULL, NULL, NULL, false);
-    add_update(&w, SWIM__TAG_PACKET_UPDATE, SWIM_ALIVE, "m9", 3, "meta",
-               NULL);
+    add_update(&w, SWIM__TAG_PACKET_UPDATE, SWIM_ALIVE, "m9", 3, "meta", NULL);
     write_file(dir, "ack-alive", &w);
 
     w = (struct swim__wbuf){buf, 0, sizeof(buf)};
@@ -76,8 +74,7 @@ int main(int argc, char **argv)
 
     w = (struct swim__wbuf){buf, 0, sizeof(buf)};
     swim__put_header(&w, SWIM__GOSSIP, 0, NULL, NULL, NULL, false);
-    add_update(&w, SWIM__TAG_PACKET_UPDATE, SWIM_SUSPECT, "m1", 0, NULL,
-               "m2");
+    add_update(&w, SWIM__TAG_PACKET_UPDATE, SWIM_SUSPECT, "m1", 0, NULL, "m2");
     add_update(&w, SWIM__TAG_PACKET_UPDATE, SWIM_DEAD, "m2", 0, NULL, "m1");
     add_update(&w, SWIM__TAG_PACKET_UPDATE, SWIM_LEFT, "m3", 1, NULL, "m3");
     write_file(dir, "gossip", &w);

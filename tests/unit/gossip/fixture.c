@@ -59,8 +59,8 @@ static void count_free(void *d, void *ptr)
     free(ptr);
 }
 
-static const struct cl_heap counting_heap = {NULL, count_malloc,
-                                             count_realloc, count_free};
+static const struct cl_heap counting_heap = {NULL, count_malloc, count_realloc,
+                                             count_free};
 
 void fx_heap_install(void)
 {
@@ -139,8 +139,8 @@ size_t fx_log_count(const struct fx_log *log, enum swim_event_type type,
 }
 
 const struct fx_event *fx_log_first(const struct fx_log *log,
-                                    enum swim_event_type type,
-                                    const char *name, size_t observer)
+                                    enum swim_event_type type, const char *name,
+                                    size_t observer)
 {
     for (size_t i = 0; i < log->n; i++)
         if (matches(&log->ev[i], type, name, observer))
@@ -154,10 +154,10 @@ uint64_t fx_log_hash(const struct fx_log *log)
     for (size_t i = 0; i < log->n; i++) {
         const struct fx_event *e = &log->ev[i];
         char line[160];
-        int n = snprintf(line, sizeof(line), "%lld %zu %d %d %s %u %u",
-                         (long long)e->t, e->observer, (int)e->type,
-                         (int)e->origin, e->name, e->incarnation,
-                         e->meta_version);
+        int n =
+            snprintf(line, sizeof(line), "%lld %zu %d %d %s %u %u",
+                     (long long)e->t, e->observer, (int)e->type, (int)e->origin,
+                     e->name, e->incarnation, e->meta_version);
         h = h * 31 + cl_hash64(line, (size_t)n);
     }
     return h;
@@ -271,8 +271,7 @@ void fx_pkt_begin(struct fx_pkt *p, enum swim__kind kind, uint32_t seq,
     p->w.len = 0;
     p->w.cap = sizeof(p->buf);
     assert_int_equal(
-        swim__put_header(&p->w, kind, seq, target, NULL, target_addr, nack),
-        0);
+        swim__put_header(&p->w, kind, seq, target, NULL, target_addr, nack), 0);
 }
 
 void fx_pkt_ping(struct fx_pkt *p, uint32_t seq, const char *target,
@@ -282,8 +281,7 @@ void fx_pkt_ping(struct fx_pkt *p, uint32_t seq, const char *target,
     p->w.len = 0;
     p->w.cap = sizeof(p->buf);
     assert_int_equal(
-        swim__put_header(&p->w, SWIM__PING, seq, target, from, NULL, false),
-        0);
+        swim__put_header(&p->w, SWIM__PING, seq, target, from, NULL, false), 0);
 }
 
 static size_t make_update(uint8_t *out, size_t cap, enum swim_state st,
@@ -321,15 +319,14 @@ void fx_pkt_update(struct fx_pkt *p, enum swim_state st, const char *name,
     uint8_t u[SWIM__UPDATE_MAX];
     size_t n = make_update(u, sizeof(u), st, name, inc, addr, meta_version,
                            meta, from);
-    assert_int_equal(swim__put_field(&p->w, SWIM__TAG_PACKET_UPDATE, u, n),
-                     0);
+    assert_int_equal(swim__put_field(&p->w, SWIM__TAG_PACKET_UPDATE, u, n), 0);
 }
 
-void fx_pkt_push_pull(struct fx_pkt *p, uint32_t session,
-                      uint32_t bucket_count, const uint64_t *digests,
-                      size_t n_digests, const uint32_t *buckets,
-                      size_t n_buckets, bool join, bool reply,
-                      const struct swim__update *entries, size_t n_entries)
+void fx_pkt_push_pull(struct fx_pkt *p, uint32_t session, uint32_t bucket_count,
+                      const uint64_t *digests, size_t n_digests,
+                      const uint32_t *buckets, size_t n_buckets, bool join,
+                      bool reply, const struct swim__update *entries,
+                      size_t n_entries)
 {
     static uint8_t body[65536];
     struct swim__wbuf b = {body, 0, sizeof(body)};
@@ -341,8 +338,8 @@ void fx_pkt_push_pull(struct fx_pkt *p, uint32_t session,
         uint8_t u[SWIM__UPDATE_MAX];
         size_t n = swim__encode_update(&entries[i], u, sizeof(u));
         assert_true(n > 0);
-        assert_int_equal(
-            swim__put_field(&b, SWIM__TAG_PUSH_PULL_ENTRY, u, n), 0);
+        assert_int_equal(swim__put_field(&b, SWIM__TAG_PUSH_PULL_ENTRY, u, n),
+                         0);
     }
     p->w.buf = p->buf;
     p->w.len = 0;
@@ -431,8 +428,8 @@ static void sim_ev(struct swim_sim *sim, size_t observer,
     fx_log_add(&f->log, swim_sim_now(sim), observer, ev);
 }
 
-void fx_sim_new(struct fx_sim *f, const struct swim_sim_config *cfg,
-                size_t n, bool bootstrap)
+void fx_sim_new(struct fx_sim *f, const struct swim_sim_config *cfg, size_t n,
+                bool bootstrap)
 {
     memset(f, 0, sizeof(*f));
     struct swim_sim_config c = *cfg;

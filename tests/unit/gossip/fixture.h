@@ -66,8 +66,8 @@ size_t fx_log_count(const struct fx_log *log, enum swim_event_type type,
                     const char *name, size_t observer);
 /* fx_log_first - the first such event, or NULL. */
 const struct fx_event *fx_log_first(const struct fx_log *log,
-                                    enum swim_event_type type,
-                                    const char *name, size_t observer);
+                                    enum swim_event_type type, const char *name,
+                                    size_t observer);
 /* fx_log_hash - a digest of the whole log (determinism checks). */
 uint64_t fx_log_hash(const struct fx_log *log);
 
@@ -78,8 +78,8 @@ struct fx_io {
     size_t n_sent;
     size_t cap_sent;
     struct fx_log log;
-    int64_t now;      /* stamped on recorded events */
-    int fail_sends;   /* the next fail_sends sends return CL_EIO */
+    int64_t now;    /* stamped on recorded events */
+    int fail_sends; /* the next fail_sends sends return CL_EIO */
 };
 
 void fx_io_init(struct fx_io *x);
@@ -113,11 +113,11 @@ void fx_pkt_update(struct fx_pkt *p, enum swim_state st, const char *name,
                    uint32_t meta_version, const char *meta, const char *from);
 /* fx_pkt_entry - a push-pull entry (the packet must be built with
  * fx_pkt_push_pull). */
-void fx_pkt_push_pull(struct fx_pkt *p, uint32_t session,
-                      uint32_t bucket_count, const uint64_t *digests,
-                      size_t n_digests, const uint32_t *buckets,
-                      size_t n_buckets, bool join, bool reply,
-                      const struct swim__update *entries, size_t n_entries);
+void fx_pkt_push_pull(struct fx_pkt *p, uint32_t session, uint32_t bucket_count,
+                      const uint64_t *digests, size_t n_digests,
+                      const uint32_t *buckets, size_t n_buckets, bool join,
+                      bool reply, const struct swim__update *entries,
+                      size_t n_entries);
 
 /* A core on a capturing io with a seeded rng. */
 struct fx_core {
@@ -148,8 +148,8 @@ struct fx_sim {
 };
 
 /* fx_sim_new - n members; bootstrap them when `bootstrap`. */
-void fx_sim_new(struct fx_sim *f, const struct swim_sim_config *cfg,
-                size_t n, bool bootstrap);
+void fx_sim_new(struct fx_sim *f, const struct swim_sim_config *cfg, size_t n,
+                bool bootstrap);
 void fx_sim_free(struct fx_sim *f);
 
 #endif

@@ -25,15 +25,14 @@ static int teardown(void **state)
     return 0;
 }
 
-static struct swim_addr A(unsigned i)
-{
+static struct swim_addr A(unsigned i) {
     return fx_addr(i);
 }
 
 /* gossip - feed one update from member `from` as a pure gossip packet. */
-static int gossip(struct fx_core *c, unsigned from, int64_t now,
-                  enum swim_state st, const char *name, uint32_t inc,
-                  const char *by)
+static int
+gossip(struct fx_core *c, unsigned from, int64_t now, enum swim_state st,
+       const char *name, uint32_t inc, const char *by)
 {
     struct fx_pkt p;
     unsigned idx = (unsigned)atoi(name + 1);
@@ -101,8 +100,7 @@ static void test_config(void **state)
                      CL_EINVAL);
     assert_int_equal(swim_new(&c, &io.io, &rng, "", &a, 0, &s), CL_EINVAL);
     struct swim_addr none = {0};
-    assert_int_equal(swim_new(&c, &io.io, &rng, "ok", &none, 0, &s),
-                     CL_EINVAL);
+    assert_int_equal(swim_new(&c, &io.io, &rng, "ok", &none, 0, &s), CL_EINVAL);
     assert_null(s);
     fx_io_free(&io);
 }
@@ -160,17 +158,25 @@ static void test_refute(void **state)
     assert_int_equal(swim_health(c.s), 1);
     fx_core_run(&c, 200);
     assert_int_not_equal(find_update(&c.io, SWIM_ALIVE, "m0", 1), SIZE_MAX);
-    /* An older accusation changes nothing. */
+    /* An older accusation changes nothing... */
     assert_int_equal(gossip(&c, 1, 210, SWIM_SUSPECT, "m0", 0, "m1"), 0);
     assert_int_equal(swim_incarnation(c.s), 1);
     assert_int_equal(swim_stats(c.s)->refutes, 1);
+    /* ...but once our refutation is out, someone still spreading an older
+     * accusation gets our current Alive again. */
+    fx_core_run(&c, 5000);
+    fx_io_clear(&c.io);
+    assert_int_equal(gossip(&c, 1, 5000, SWIM_SUSPECT, "m0", 0, "m1"), 0);
+    fx_core_run(&c, 5200);
+    assert_int_equal(swim_incarnation(c.s), 1);
+    assert_int_not_equal(find_update(&c.io, SWIM_ALIVE, "m0", 1), SIZE_MAX);
     /* A death at our incarnation is refuted above it. */
-    assert_int_equal(gossip(&c, 2, 220, SWIM_DEAD, "m0", 1, "m2"), 0);
+    assert_int_equal(gossip(&c, 2, 5220, SWIM_DEAD, "m0", 1, "m2"), 0);
     assert_int_equal(swim_incarnation(c.s), 2);
     assert_int_equal(swim_stats(c.s)->refutes, 2);
     /* Others' copy of us at a higher incarnation (a previous process of
      * ours) is overridden too. */
-    assert_int_equal(gossip(&c, 2, 230, SWIM_ALIVE, "m0", 9, NULL), 0);
+    assert_int_equal(gossip(&c, 2, 5230, SWIM_ALIVE, "m0", 9, NULL), 0);
     assert_int_equal(swim_incarnation(c.s), 10);
     struct swim_member_info me;
     assert_int_equal(swim_member_find(c.s, "m0", &me), 0);
@@ -247,8 +253,8 @@ static void test_suspicion_confirmations(void **state)
     size_t finals = 0;
     uint32_t final_seq = 0;
     for (size_t i = 0; i < c.io.n_sent; i++) {
-        if (!swim_addr_equal(&c.io.sent[i].to, &a1) ||
-            c.io.sent[i].t < 2200 || c.io.sent[i].t >= d->t)
+        if (!swim_addr_equal(&c.io.sent[i].to, &a1) || c.io.sent[i].t < 2200 ||
+            c.io.sent[i].t >= d->t)
             continue;
         struct swim__packet pk;
         fx_io_decode(&c.io, i, &pk);
@@ -502,8 +508,7 @@ static void test_metadata_versions(void **state)
     for (size_t k = 0; k < pk.n_updates; k++)
         if (pk.updates[k].name_len == 2 &&
             memcmp(pk.updates[k].name, "m0", 2) == 0)
-            carried = pk.updates[k].has_meta &&
-                      pk.updates[k].meta_len == 5 &&
+            carried = pk.updates[k].has_meta && pk.updates[k].meta_len == 5 &&
                       memcmp(pk.updates[k].meta, "world", 5) == 0 &&
                       pk.updates[k].meta_version == 2;
     swim__packet_free(&pk);
@@ -565,8 +570,7 @@ static void test_probe_ack(void **state)
 /* drive_failed_probe - run to the first probe and let it fail; returns the
  * target index and fills its first ping time. Nobody answers, except that
  * with `nack` the first member asked to relay sends a nack. */
-static unsigned drive_failed_probe(struct fx_core *c, bool nack,
-                                   int64_t *t0)
+static unsigned drive_failed_probe(struct fx_core *c, bool nack, int64_t *t0)
 {
     fx_core_run(c, 199);
     size_t i = fx_io_find(&c->io, SWIM__PING, NULL, 0);
@@ -996,6 +1000,70 @@ static void test_push_pull(void **state)
     fx_core_free(&c);
 }
 
+/* A push-pull answer for a view that differs everywhere is capped; a join
+ * gets everything. */
+static void test_push_pull_cap(void **state)
+{
+    (void)state;
+    struct fx_core c;
+    fx_core_new(&c, NULL, 0);
+    char meta[300];
+    memset(meta, 'm', sizeof(meta) - 1);
+    meta[sizeof(meta) - 1] = '\0';
+    for (unsigned i = 1; i <= 400; i++) {
+        char name[16];
+        struct swim_member_info m;
+        memset(&m, 0, sizeof(m));
+        m.name = fx_name(i, name);
+        m.addr = fx_addr(i);
+        m.meta = (const uint8_t *)meta;
+        m.meta_len = strlen(meta);
+        assert_int_equal(swim_preload(c.s, &m, 0), 0);
+    }
+    uint64_t zero = 0;
+    struct fx_pkt p;
+    fx_pkt_push_pull(&p, 1, 1, &zero, 1, NULL, 0, false, false, NULL, 0);
+    fx_core_recv(&c, 1, &p, 1);
+    size_t chunks = 0, entries = 0;
+    for (size_t i = 0; i < c.io.n_sent; i++) {
+        struct swim__packet pk;
+        fx_io_decode(&c.io, i, &pk);
+        if (pk.kind == SWIM__PUSH_PULL) {
+            chunks++;
+            entries += pk.n_entries;
+            assert_true(c.io.sent[i].len + SWIM_SEAL_OVERHEAD <=
+                        c.cfg.max_packet);
+        }
+        swim__packet_free(&pk);
+    }
+    assert_int_equal(chunks, 16);
+    assert_true(entries < 401);
+    fx_io_clear(&c.io);
+    struct swim__update e;
+    memset(&e, 0, sizeof(e));
+    e.state = SWIM_ALIVE;
+    e.name = "m999";
+    e.name_len = 4;
+    e.has_addr = true;
+    e.addr = fx_addr(999);
+    e.from = "";
+    fx_pkt_push_pull(&p, 2, 1, &zero, 1, NULL, 0, true, false, &e, 1);
+    fx_core_recv(&c, 999, &p, 2);
+    entries = 0;
+    for (size_t i = 0; i < c.io.n_sent; i++) {
+        struct swim__packet pk;
+        fx_io_decode(&c.io, i, &pk);
+        if (pk.kind == SWIM__PUSH_PULL) {
+            assert_false(pk.reply);
+            entries += pk.n_entries;
+        }
+        swim__packet_free(&pk);
+    }
+    assert_int_equal(entries, 401); /* m0..m400: our whole view */
+    assert_int_equal(fx_core_state(&c, 999), SWIM_ALIVE);
+    fx_core_free(&c);
+}
+
 /* Every allocation failure inside swim_new and swim_recv is a returned
  * error or a counted drop, never a crash or a leak. */
 static void test_out_of_memory(void **state)
@@ -1100,8 +1168,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_suspicion_timeout, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_retransmit_limit, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_retransmit_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refute, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incarnation_ordering, setup,
                                         teardown),
@@ -1114,8 +1181,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_probe_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_indirect_nack, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_probe_self_blame, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_probe_self_blame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_scales_period, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ping_req_relay, setup, teardown),
@@ -1123,6 +1189,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recv_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join, setup, teardown),
         cmocka_unit_test_setup_teardown(test_push_pull, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_push_pull_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_errors_counted, setup,
                                         teardown),

@@ -27,12 +27,10 @@ static void fill(struct swim_meta *m)
 {
     swim_meta_init(m);
     m->role = SWIM_ROLE_AGENT;
-    assert_int_equal(swim_meta_set_endpoint(m, "control",
-                                            "tcp://10.0.0.1:7100"),
-                     0);
-    assert_int_equal(swim_meta_set_endpoint(m, "artifacts",
-                                            "tcp://10.0.0.1:7200"),
-                     0);
+    assert_int_equal(
+        swim_meta_set_endpoint(m, "control", "tcp://10.0.0.1:7100"), 0);
+    assert_int_equal(
+        swim_meta_set_endpoint(m, "artifacts", "tcp://10.0.0.1:7200"), 0);
     assert_int_equal(swim_meta_set_label(m, "rack", "r7"), 0);
     assert_int_equal(swim_meta_set_label(m, "zone", "a"), 0);
     m->resources.cores_free = 30;
@@ -109,8 +107,7 @@ static void test_bounds(void **state)
     assert_int_equal(swim_meta_unpack(big, sizeof(big), &back), CL_ETOOBIG);
     /* MemberMeta{role: 7}: an unknown role. */
     uint8_t role7[] = {0x08, 0x07};
-    assert_int_equal(swim_meta_unpack(role7, sizeof(role7), &back),
-                     CL_EPROTO);
+    assert_int_equal(swim_meta_unpack(role7, sizeof(role7), &back), CL_EPROTO);
     /* An endpoint without a name. */
     uint8_t noname[] = {0x12, 0x03, 0x12, 0x01, 'u'};
     assert_int_equal(swim_meta_unpack(noname, sizeof(noname), &back),

@@ -110,9 +110,8 @@ static void test_steady_state_counts(void **state)
     assert_in_range(pings - acks, 0, 5);
     const struct swim_sim_stats *ss = swim_sim_stats(f.sim);
     assert_int_equal(ss->sent, pings + acks);
-    assert_int_equal(ss->dropped_loss + ss->dropped_partition +
-                         ss->dropped_down,
-                     0);
+    assert_int_equal(
+        ss->dropped_loss + ss->dropped_partition + ss->dropped_down, 0);
     /* Every datagram is a ping or an ack: 5 to 6 bytes of body plus the
      * name, plus the seal. */
     assert_in_range(ss->bytes_sent / ss->sent, SWIM_SEAL_OVERHEAD + 4,
@@ -133,8 +132,8 @@ static void test_crash_exact_times(void **state)
     swim_sim_run_until(f.sim, 5000);
     assert_int_equal(swim_sim_kill(f.sim, 2), 0);
     swim_sim_run_until(f.sim, 15000);
-    const struct fx_event *s = fx_log_first(&f.log, SWIM_EV_SUSPECT, "n2",
-                                            SIZE_MAX);
+    const struct fx_event *s =
+        fx_log_first(&f.log, SWIM_EV_SUSPECT, "n2", SIZE_MAX);
     assert_non_null(s);
     assert_true(s->origin);
     size_t o = s->observer, other = 1 - o;
@@ -142,8 +141,8 @@ static void test_crash_exact_times(void **state)
     /* The probe that failed began one period earlier, after the crash. */
     assert_true(ts - 200 >= 5000 - 1);
     assert_true(ts <= 5000 + 3 * 200 + 200);
-    const struct fx_event *s2 = fx_log_first(&f.log, SWIM_EV_SUSPECT, "n2",
-                                             other);
+    const struct fx_event *s2 =
+        fx_log_first(&f.log, SWIM_EV_SUSPECT, "n2", other);
     assert_non_null(s2);
     assert_int_equal(s2->t, ts + 1); /* gossiped at once, 1 ms away */
     const struct fx_event *d = fx_log_first(&f.log, SWIM_EV_DEAD, "n2", o);
@@ -151,8 +150,7 @@ static void test_crash_exact_times(void **state)
     assert_int_equal(swim_suspicion_timeout(&c.swim, 3, 0), 400);
     const int64_t final = c.swim.final_checks * c.swim.probe_timeout_ms;
     assert_int_equal(d->t, ts + 400 + final);
-    const struct fx_event *d2 = fx_log_first(&f.log, SWIM_EV_DEAD, "n2",
-                                             other);
+    const struct fx_event *d2 = fx_log_first(&f.log, SWIM_EV_DEAD, "n2", other);
     assert_non_null(d2);
     assert_int_equal(d2->t, ts + 401 + final);
     /* The originator's failed probe: direct pings, then a ping-req to the
@@ -313,8 +311,7 @@ static void test_leave(void **state)
     swim_sim_kill(f.sim, 3);
     swim_sim_run_until(f.sim, 20000);
     assert_int_equal(fx_log_count(&f.log, SWIM_EV_DEAD, "n3", SIZE_MAX), 0);
-    assert_int_equal(fx_log_count(&f.log, SWIM_EV_SUSPECT, "n3", SIZE_MAX),
-                     0);
+    assert_int_equal(fx_log_count(&f.log, SWIM_EV_SUSPECT, "n3", SIZE_MAX), 0);
     assert_int_equal(fx_log_count(&f.log, SWIM_EV_LEFT, "n3", SIZE_MAX), 19);
     assert_int_equal(swim_sim_count_view(f.sim, 3, SWIM_LEFT), 19);
     fx_sim_free(&f);
@@ -342,8 +339,7 @@ static void test_rejoin(void **state)
     assert_true(swim_incarnation(swim_sim_core(f.sim, 5)) >= 1);
     assert_int_equal(fx_log_count(&f.log, SWIM_EV_ALIVE, "n5", SIZE_MAX), 19);
     /* The fresh process learned the whole cluster from its seed. */
-    assert_int_equal(swim_state_count(swim_sim_core(f.sim, 5), SWIM_ALIVE),
-                     20);
+    assert_int_equal(swim_state_count(swim_sim_core(f.sim, 5), SWIM_ALIVE), 20);
     fx_sim_free(&f);
 }
 
@@ -551,8 +547,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_exact_times, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_determinism, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_partition_heals, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_partition_heals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_asymmetric_partition, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_crash_dead_within_bound, setup,
@@ -561,8 +556,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rejoin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join_and_metadata, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_stall_lifeguard, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stall_lifeguard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stall_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api, setup, teardown),

@@ -249,8 +249,7 @@ static void test_three_members(void **state)
     assert_int_equal(swim_uv_join(&n[1].u, seed, &err), 0);
     assert_int_equal(swim_uv_join(&n[2].u, list, &err), 0);
     assert_int_equal(swim_uv_join(&n[0].u, seed, &err), 0);
-    assert_int_equal(swim_uv_join(&n[0].u, "not an address", &err),
-                     CL_EINVAL);
+    assert_int_equal(swim_uv_join(&n[0].u, "not an address", &err), CL_EINVAL);
 
     struct group g = {n, 3};
     assert_true(run_until(&loop, all_alive, &g));
@@ -403,8 +402,7 @@ static void test_hostile_input(void **state)
     assert_int_equal(swim_uv_addr(&n[0].u, &a), 0);
     struct sockaddr_in to;
     char ip[32];
-    snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a.ip[0], a.ip[1], a.ip[2],
-             a.ip[3]);
+    snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a.ip[0], a.ip[1], a.ip[2], a.ip[3]);
     uv_ip4_addr(ip, a.port, &to);
     uv_udp_t raw;
     uv_udp_init(&loop, &raw);

@@ -37,8 +37,8 @@ static void test_addr_parse_format(void **state)
     assert_string_equal(swim_addr_format(&b, buf, sizeof(buf)), "[::1]:80");
     assert_false(swim_addr_equal(&a, &b));
     const char *bad[] = {"10.1.2.3", "10.1.2.3:", "10.1.2.3:70000",
-                         "host:80", "[::1]80", "[::1]:x", ":80",
-                         "1.2.3.4:8a"};
+                         "host:80",  "[::1]80",   "[::1]:x",
+                         ":80",      "1.2.3.4:8a"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(swim_addr_parse(bad[i], &a), CL_EINVAL);
     /* Wire form round trip, both families. */
@@ -102,8 +102,7 @@ static void test_round_trip(void **state)
     swim__packet_free(&pk);
 
     /* Every kind of body. */
-    enum swim__kind kinds[] = {SWIM__GOSSIP, SWIM__PING, SWIM__ACK,
-                               SWIM__NACK};
+    enum swim__kind kinds[] = {SWIM__GOSSIP, SWIM__PING, SWIM__ACK, SWIM__NACK};
     for (size_t i = 0; i < 4; i++) {
         fx_pkt_begin(&p, kinds[i], 5, "m1", NULL, false);
         assert_int_equal(swim__decode(p.w.buf, p.w.len, &pk), 0);
@@ -200,14 +199,13 @@ static void test_assembly_bounds(void **state)
     (void)state;
     uint8_t buf[8];
     struct swim__wbuf w = {buf, 0, sizeof(buf)};
-    assert_int_equal(swim__put_header(&w, SWIM__PING, 1, "a-long-name",
-                                      NULL, NULL, false),
-                     CL_ETOOBIG);
+    assert_int_equal(
+        swim__put_header(&w, SWIM__PING, 1, "a-long-name", NULL, NULL, false),
+        CL_ETOOBIG);
     assert_int_equal(w.len, 0);
     assert_int_equal(swim__put_version(&w), 0);
     uint8_t data[16] = {0};
-    assert_int_equal(swim__put_field(&w, 0x7a, data, sizeof(data)),
-                     CL_ETOOBIG);
+    assert_int_equal(swim__put_field(&w, 0x7a, data, sizeof(data)), CL_ETOOBIG);
     assert_int_equal(swim__field_size(100), 102);
     assert_int_equal(swim__field_size(200), 203);
     struct swim__update u;
@@ -227,8 +225,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_assembly_bounds, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_assembly_bounds, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
