@@ -203,6 +203,8 @@ static int setup_sandbox(agent *a, cl_errmsg *err)
 
 static void send_register(agent *a)
 {
+    if (a->coord == NULL)
+        return; /* not found yet */
     Couler__AgentRegister reg = COULER__AGENT_REGISTER__INIT;
     reg.node_id = a->node_id;
     reg.boot_id = a->boot_id;
@@ -266,6 +268,8 @@ out:
 
 static void send_heartbeat(agent *a)
 {
+    if (a->coord == NULL)
+        return;
     Couler__Heartbeat hb = COULER__HEARTBEAT__INIT;
     hb.node_id = a->node_id;
     size_t n = HASH_COUNT(a->steps);
@@ -381,9 +385,18 @@ static void on_message(cl_zsock *zs, const cl_zframes *f)
     cl_env_free(m);
 }
 
+void agent__register_now(agent *a)
+{
+    send_register(a);
+}
+
 static void on_heartbeat(uv_timer_t *t)
 {
     agent *a = t->data;
+    if (a->gossip != NULL && a->running != a->published_running) {
+        a->published_running = a->running;
+        agent__gossip_publish(a);
+    }
     int64_t now = cl_now_ms();
     unsigned hb = a->cfg.heartbeat_ms;
     if (a->registered && now - a->last_heard > 3 * (int64_t)hb) {
@@ -415,11 +428,15 @@ int agent_new(uv_loop_t *loop, void *zctx, const agent_config *cfg,
     gethostname(host, sizeof(host) - 1);
     a->node_id = cl_strdup(cfg->node_id ? cfg->node_id : host);
     a->data_dir = cl_strdup(cfg->data_dir ? cfg->data_dir : "/var/lib/couler");
-    a->coord = cl_strdup(cfg->coord ? cfg->coord : "tcp://127.0.0.1:7701");
+    if (cfg->coord == NULL && cfg->gossip_join != NULL)
+        a->coord_from_gossip = true; /* found later, through gossip */
+    else
+        a->coord = cl_strdup(cfg->coord ? cfg->coord : "tcp://127.0.0.1:7701");
     a->topology = cl_strdup(cfg->topology);
     a->labels = cl_calloc(cfg->nlabels + 1, sizeof(char *));
     a->binds = cl_calloc(cfg->nbinds + 1, sizeof(char *));
-    if (!a->node_id || !a->data_dir || !a->coord || !a->labels || !a->binds)
+    if (!a->node_id || !a->data_dir || (!a->coord && !a->coord_from_gossip) ||
+        !a->labels || !a->binds)
         goto oom;
     for (size_t i = 0; i < cfg->nbinds; i++)
         if ((a->binds[i] = cl_strdup(cfg->binds[i])) == NULL)
@@ -509,7 +526,7 @@ int agent_start(agent *a, cl_errmsg *err)
     zmq_setsockopt(a->dealer, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_setsockopt(a->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
     zmq_setsockopt(a->dealer, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-    if (zmq_connect(a->dealer, a->coord) != 0) {
+    if (a->coord != NULL && zmq_connect(a->dealer, a->coord) != 0) {
         cl_errmsg_set(err, "cannot connect to '%s': %s", a->coord,
                       zmq_strerror(zmq_errno()));
         return CL_EINVAL;
@@ -527,13 +544,16 @@ int agent_start(agent *a, cl_errmsg *err)
     uv_timer_init(a->loop, &a->flush_timer);
     a->flush_timer.data = a;
     a->open_handles += 2;
+    if ((rv = agent__gossip_start(a, err)) != 0)
+        return rv;
     send_register(a);
     uv_timer_start(&a->hb_timer, on_heartbeat, a->cfg.heartbeat_ms,
                    a->cfg.heartbeat_ms);
     uv_timer_start(&a->flush_timer, on_flush, AGENT_LOG_FLUSH_MS,
                    AGENT_LOG_FLUSH_MS);
     CL_INFO("agent '%s' up: data %s, coordinator %s, %u PUs, max %u steps",
-            a->node_id, a->data_dir, a->coord, a->summary.pus,
+            a->node_id, a->data_dir,
+            a->coord ? a->coord : "(found through gossip)", a->summary.pus,
             a->cfg.max_steps);
     return 0;
 }
@@ -541,6 +561,11 @@ int agent_start(agent *a, cl_errmsg *err)
 const char *agent_node_id(const agent *a)
 {
     return a->node_id;
+}
+
+int agent_reload_keys(agent *a, cl_errmsg *err)
+{
+    return agent__gossip_reload_keys(a, err);
 }
 
 static void agent_free(agent *a)
@@ -578,7 +603,7 @@ static void agent_free(agent *a)
 static void maybe_finish_close(agent *a)
 {
     if (a->open_handles == 0 && a->steps == NULL && a->art == NULL &&
-        a->jobs == 0)
+        a->jobs == 0 && a->gossip == NULL)
         agent_free(a);
 }
 
@@ -618,6 +643,7 @@ void agent_close(agent *a, void (*cb)(agent *a, void *data), void *data)
     agent__flush_logs(a);
     agent__steps_close(a);
     agent__art_close(a);
+    agent__gossip_close(a);
     a->open_handles++; /* the zsock */
     cl_zsock_close(&a->zs, on_zs_closed);
     uv_close((uv_handle_t *)&a->hb_timer, on_handle_closed);

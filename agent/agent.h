@@ -46,6 +46,11 @@ typedef struct agent_config {
     const char *advertise;    /* host peers use to reach our artifact
                                  server; NULL: guessed */
     uint64_t cache_size;      /* evict the node's store above this; 0 */
+    const char *gossip_bind;  /* "IP:PORT": be a gossip member, or NULL */
+    const char *gossip_join;  /* seeds "HOST:PORT[,...]"; with coord NULL
+                                 the coordinator is found through gossip */
+    const char *gossip_advertise; /* "IP:PORT" others reach us on */
+    const char *cluster_key;  /* key file: primary key, then accepted ones */
 } agent_config;
 
 /* agent_new - build an agent. `zctx` is the ZeroMQ context to use (shared
@@ -60,5 +65,9 @@ int agent_start(agent *a, cl_errmsg *err);
 void agent_close(agent *a, void (*cb)(agent *a, void *data), void *data);
 
 const char *agent_node_id(const agent *a);
+
+/* agent_reload_keys - read the cluster key file again (a key rotation);
+ * nothing to do without gossip. */
+int agent_reload_keys(agent *a, cl_errmsg *err);
 
 #endif

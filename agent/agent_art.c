@@ -495,9 +495,11 @@ int agent__art_import_outputs(agent *a, agent_step *s,
 
 /* ---- lifecycle ---------------------------------------------------------------*/
 
+/* The artifact endpoint peers use: --advertise, else the bound host, else
+ * (bound to every interface) the gossip address's host, else 127.0.0.1
+ * for a cluster on loopback and the host name otherwise. */
 static void advertise(agent *a, const char *bound)
 {
-    /* "tcp://0.0.0.0:PORT" is not an address a peer can use. */
     const char *port = strrchr(bound, ':');
     const char *host = a->cfg.advertise;
     char fallback[256] = "127.0.0.1";
@@ -505,12 +507,22 @@ static void advertise(agent *a, const char *bound)
         const char *h = strstr(bound, "://");
         h = h ? h + 3 : bound;
         size_t hl = port ? (size_t)(port - h) : strlen(h);
+        const char *ref = a->coord ? a->coord
+                          : a->cfg.gossip_join ? a->cfg.gossip_join
+                                               : "";
+        const char *gaddr = a->cfg.gossip_advertise ? a->cfg.gossip_advertise
+                                                    : a->cfg.gossip_bind;
+        const char *gcolon = gaddr ? strrchr(gaddr, ':') : NULL;
         if (hl > 0 && hl < sizeof(fallback) && strncmp(h, "0.0.0.0", hl) &&
             strncmp(h, "*", hl))
             snprintf(fallback, sizeof(fallback), "%.*s", (int)hl, h);
-        else if (strstr(a->coord, "127.0.0.1") == NULL &&
-                 strstr(a->coord, "localhost") == NULL &&
-                 strncmp(a->coord, "inproc:", 7) != 0)
+        else if (gcolon && gcolon > gaddr &&
+                 strncmp(gaddr, "0.0.0.0", (size_t)(gcolon - gaddr)))
+            snprintf(fallback, sizeof(fallback), "%.*s",
+                     (int)(gcolon - gaddr), gaddr);
+        else if (strstr(ref, "127.0.0.1") == NULL &&
+                 strstr(ref, "localhost") == NULL &&
+                 strncmp(ref, "inproc:", 7) != 0)
             gethostname(fallback, sizeof(fallback) - 1);
         host = fallback;
     }

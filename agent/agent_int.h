@@ -127,6 +127,9 @@ struct agent {
     size_t model_len;
 
     struct agent_art *art; /* store, artifact server, fetches */
+    struct agent_gossip *gossip; /* membership, or NULL */
+    bool coord_from_gossip;      /* no --coord: follow gossip */
+    unsigned published_running;  /* `running` when gossip last heard */
     agent_step *steps;     /* by attempt id */
     unsigned running;
 
@@ -140,10 +143,17 @@ struct agent {
 bool agent__cache_message(agent *a, Couler__MsgType type, uint64_t rid,
                           ProtobufCMessage *m);
 
+/* agent_gossip.c */
+int agent__gossip_start(agent *a, cl_errmsg *err);
+int agent__gossip_publish(agent *a);
+int agent__gossip_reload_keys(agent *a, cl_errmsg *err);
+void agent__gossip_close(agent *a);
+
 /* agent.c */
 int agent__send_reply(agent *a, Couler__MsgType type, uint64_t rid,
                       const ProtobufCMessage *m);
 void agent__steps_closed(agent *a); /* a step was freed; finish a close */
+void agent__register_now(agent *a);
 int agent__send(agent *a, Couler__MsgType type, const ProtobufCMessage *m);
 
 /* agent_art.c */

@@ -22,6 +22,14 @@ static void usage(FILE *f)
             "Options:\n"
             "  --coord ADDR        the coordinator's agent endpoint "
             "(env COULER_AGENT_COORD)\n"
+            "  --gossip IP:PORT    be a gossip member on this UDP address\n"
+            "  --join HOST:PORT,.. gossip seeds; without --coord the "
+            "coordinator\n"
+            "                      is found through gossip\n"
+            "  --gossip-advertise IP:PORT  the address others reach us on\n"
+            "  --cluster-key FILE  gossip keys: the primary, then accepted "
+            "ones\n"
+            "                      (env COULER_CLUSTER_KEY; SIGHUP reloads)\n"
             "  --data-dir DIR      step directories and reports "
             "(default /var/lib/couler/agent)\n"
             "  --name ID           node id (default: the host name)\n"
@@ -44,7 +52,7 @@ static void usage(FILE *f)
             "  -h, --help          this text\n");
 }
 
-static uv_signal_t sigterm, sigint;
+static uv_signal_t sigterm, sigint, sighup;
 static agent *the_agent;
 
 static void on_closed(agent *a, void *data)
@@ -53,6 +61,17 @@ static void on_closed(agent *a, void *data)
     (void)data;
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sighup, NULL);
+}
+
+static void on_hup(uv_signal_t *h, int sig)
+{
+    (void)h;
+    (void)sig;
+    cl_errmsg err;
+    cl_errmsg_clear(&err);
+    if (the_agent && agent_reload_keys(the_agent, &err) != 0)
+        CL_ERROR("reloading the cluster keys: %s", err.msg);
 }
 
 static void on_signal(uv_signal_t *h, int sig)
@@ -70,6 +89,10 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"coord", required_argument, 0, 'c'},
+        {"gossip", required_argument, 0, 'g'},
+        {"join", required_argument, 0, 'j'},
+        {"gossip-advertise", required_argument, 0, 'G'},
+        {"cluster-key", required_argument, 0, 'k'},
         {"data-dir", required_argument, 0, 'd'},
         {"name", required_argument, 0, 'n'},
         {"label", required_argument, 0, 'l'},
@@ -98,6 +121,18 @@ int main(int argc, char **argv)
         switch (c) {
         case 'c':
             cfg.coord = optarg;
+            break;
+        case 'g':
+            cfg.gossip_bind = optarg;
+            break;
+        case 'j':
+            cfg.gossip_join = optarg;
+            break;
+        case 'G':
+            cfg.gossip_advertise = optarg;
+            break;
+        case 'k':
+            cfg.cluster_key = optarg;
             break;
         case 'd':
             cfg.data_dir = optarg;
@@ -163,11 +198,14 @@ int main(int argc, char **argv)
                 argv[optind]);
         return 2;
     }
-    if (cfg.coord == NULL) {
-        fprintf(stderr, "couler-agent: --coord is required (e.g. "
-                        "--coord tcp://10.0.0.1:7701)\n");
+    if (cfg.coord == NULL && cfg.gossip_join == NULL) {
+        fprintf(stderr, "couler-agent: --coord (e.g. --coord "
+                        "tcp://10.0.0.1:7701) or --join (gossip seeds) is "
+                        "required\n");
         return 2;
     }
+    if (cfg.gossip_join != NULL && cfg.gossip_bind == NULL)
+        cfg.gossip_bind = "0.0.0.0:0";
     cfg.labels = labels;
     cfg.binds = binds;
     if (cl_crypto_init() != 0) {
@@ -192,6 +230,8 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &sigint);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_init(loop, &sighup);
+    uv_signal_start(&sighup, on_hup, SIGHUP);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     free(labels);

@@ -429,6 +429,7 @@ static void handle_nodes(coord *c, const cl_zframes *f, uint64_t rid,
         ni->state = (char *)agent_state_name(ag->state);
         ni->summary = ag->reg ? ag->reg->summary : NULL;
         ni->last_seen = wall - (mono - ag->last_seen);
+        ni->gossip_state = (char *)coord__gossip_state(c, ag->id);
         if (ag->reg) {
             ni->labels = ag->reg->labels;
             ni->n_labels = ag->reg->n_labels;
@@ -682,6 +683,8 @@ int coord_start(coord *c, cl_errmsg *err)
     }
     cl_zsock_start(&c->client_zs);
     cl_zsock_start(&c->agent_zs);
+    if ((rv = coord__gossip_start(c, err)) != 0)
+        return rv;
     uv_timer_init(c->loop, &c->timer);
     c->timer.data = c;
     c->open_handles++;
@@ -764,12 +767,17 @@ static void close_sockets(coord *c)
     cl_zsock_close(&c->agent_zs, on_zs_closed);
 }
 
+static void on_gossip_gone(coord *c)
+{
+    close_sockets(c);
+}
+
 static void on_emb_closed(agent *a, void *data)
 {
     (void)a;
     coord *c = data;
     c->emb = NULL;
-    close_sockets(c);
+    coord__gossip_close(c, on_gossip_gone);
 }
 
 void coord_close(coord *c, void (*cb)(void *data), void *data)
@@ -782,5 +790,10 @@ void coord_close(coord *c, void (*cb)(void *data), void *data)
     if (c->emb)
         agent_close(c->emb, on_emb_closed, c);
     else
-        close_sockets(c);
+        coord__gossip_close(c, on_gossip_gone);
+}
+
+int coord_reload_keys(coord *c, cl_errmsg *err)
+{
+    return coord__gossip_reload_keys(c, err);
 }

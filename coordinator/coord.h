@@ -39,11 +39,19 @@ typedef struct coord_config {
     const char **agent_binds;   /* embedded agent: paths shared into steps */
     size_t agent_nbinds;
     const char *cache_policy;   /* off | memoize | auto (default memoize) */
+    const char *gossip_bind;    /* "IP:PORT": be a gossip member, or NULL */
+    const char *gossip_join;    /* seeds "HOST:PORT[,...]" */
+    const char *gossip_advertise; /* "IP:PORT" others reach us on */
+    const char *gossip_name;    /* member name (default coordinator@host) */
+    const char *cluster_key;    /* key file: primary, then accepted keys */
+    const char *advertise;      /* host agents use for our endpoints */
 } coord_config;
 
 int coord_new(uv_loop_t *loop, const coord_config *cfg, coord **out,
               cl_errmsg *err);
 int coord_start(coord *c, cl_errmsg *err);
+/* coord_reload_keys - read the cluster key file again (SIGHUP). */
+int coord_reload_keys(coord *c, cl_errmsg *err);
 void coord_close(coord *c, void (*cb)(void *data), void *data);
 
 #endif

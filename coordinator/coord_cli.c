@@ -863,9 +863,9 @@ static int verb_nodes(cli *c, opts *o)
     Couler__NodesReply *rep = (Couler__NodesReply *)m;
     json_t *arr = json ? json_array() : NULL;
     if (!json)
-        printf("%-20s %-9s %-8s %-5s %-6s %-5s %-9s %-5s %s\n", "NAME",
-               "STATE", "PACKAGES", "NUMA", "CORES", "PUS", "MEMORY", "GPUS",
-               "RUNNING");
+        printf("%-20s %-9s %-7s %-8s %-5s %-6s %-5s %-9s %-5s %s\n", "NAME",
+               "STATE", "GOSSIP", "PACKAGES", "NUMA", "CORES", "PUS",
+               "MEMORY", "GPUS", "RUNNING");
     for (size_t i = 0; i < rep->n_nodes; i++) {
         Couler__NodeInfo *n = rep->nodes[i];
         Couler__NodeSummary empty = COULER__NODE_SUMMARY__INIT;
@@ -880,21 +880,23 @@ static int verb_nodes(cli *c, opts *o)
                                     json_string(n->labels[k]->value));
             json_array_append_new(
                 arr, json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:I,s:i,s:o,s:o,"
-                               "s:s,s:b}",
+                               "s:s,s:b,s:s}",
                                "name", n->node_id, "state", n->state,
                                "packages", s->packages, "numaNodes",
                                s->numa_nodes, "cores", s->cores, "pus",
                                s->pus, "memoryBytes",
                                (json_int_t)s->memory_bytes, "gpus", s->gpus,
                                "running", run, "labels", labels, "hostname",
-                               s->hostname, "pretended", s->pretended));
+                               s->hostname, "pretended", s->pretended,
+                               "gossip", n->gossip_state));
             continue;
         }
         char mem[32];
         fmt_bytes(s->memory_bytes, mem, sizeof(mem));
-        printf("%-20s %-9s %-8u %-5u %-6u %-5u %-9s %-5u %zu\n", n->node_id,
-               n->state, s->packages, s->numa_nodes, s->cores, s->pus, mem,
-               s->gpus, n->n_running);
+        printf("%-20s %-9s %-7s %-8u %-5u %-6u %-5u %-9s %-5u %zu\n",
+               n->node_id, n->state,
+               n->gossip_state[0] ? n->gossip_state : "-", s->packages,
+               s->numa_nodes, s->cores, s->pus, mem, s->gpus, n->n_running);
         if (wide) {
             for (size_t k = 0; k < n->n_labels; k++)
                 printf("    label %s=%s\n", n->labels[k]->name,

@@ -152,6 +152,8 @@ struct coord {
     place_cluster *pc;
     cl_rng rng;
     struct coord_cache *cache;
+    struct coord_gossip *gossip;
+    void (*gossip_closed)(coord *c);
 
     uint64_t next_req;
     uint64_t next_attempt_order;
@@ -267,6 +269,12 @@ void coord__gang_rank_ids(const coord_attempt *a, const char *agent_id,
                           void (*fn)(void *data, const char *id,
                                      uint64_t log_off),
                           void *data);
+
+/* coord_gossip.c: membership */
+int coord__gossip_start(coord *c, cl_errmsg *err);
+int coord__gossip_reload_keys(coord *c, cl_errmsg *err);
+const char *coord__gossip_state(coord *c, const char *name);
+void coord__gossip_close(coord *c, void (*cb)(coord *c));
 
 /* coord_place.c: placement */
 int coord__place_init(coord *c);

@@ -13,7 +13,7 @@
 
 #define COULER_VERSION "0.1.0"
 
-static uv_signal_t sig_term, sig_int;
+static uv_signal_t sig_term, sig_int, sig_hup;
 static coord *the_coord;
 
 static void on_closed(void *data)
@@ -21,6 +21,17 @@ static void on_closed(void *data)
     (void)data;
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
+}
+
+static void on_hup(uv_signal_t *h, int sig)
+{
+    (void)h;
+    (void)sig;
+    cl_errmsg err;
+    cl_errmsg_clear(&err);
+    if (the_coord && coord_reload_keys(the_coord, &err) != 0)
+        CL_ERROR("reloading the cluster keys: %s", err.msg);
 }
 
 static void on_signal(uv_signal_t *h, int sig)
@@ -48,6 +59,13 @@ static void daemon_usage(FILE *f, bool up)
             "(default 10000)\n"
             "  --heartbeat-ms N      agent heartbeat interval (default 1000)\n"
             "  --cache-policy P      off|memoize|auto (default memoize)\n"
+            "  --gossip IP:PORT      be a gossip member on this UDP address\n"
+            "  --join HOST:PORT,...  gossip seeds\n"
+            "  --gossip-advertise IP:PORT  the address others reach us on\n"
+            "  --cluster-key FILE    gossip keys: the primary, then accepted "
+            "ones\n"
+            "                        (env COULER_CLUSTER_KEY; SIGHUP reloads)\n"
+            "  --advertise HOST      host agents use for our endpoints\n"
             "%s"
             "  --log-level L         debug|info|warn|error (env COULER_LOG)\n",
             up ? "up" : "serve", up ? "the embedded agent's steps" : "logs",
@@ -75,6 +93,12 @@ static int run_daemon(int argc, char **argv, bool up)
         {"topology", required_argument, 0, 'T'},
         {"max-steps", required_argument, 0, 'm'},
         {"bind", required_argument, 0, 'B'},
+        {"gossip", required_argument, 0, 'g'},
+        {"join", required_argument, 0, 'j'},
+        {"gossip-advertise", required_argument, 0, 'G'},
+        {"gossip-name", required_argument, 0, 'N'},
+        {"cluster-key", required_argument, 0, 'k'},
+        {"advertise", required_argument, 0, 'V'},
         {"log-level", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -127,6 +151,24 @@ static int run_daemon(int argc, char **argv, bool up)
             break;
         case 'B':
             binds[cfg.agent_nbinds++] = optarg;
+            break;
+        case 'g':
+            cfg.gossip_bind = optarg;
+            break;
+        case 'j':
+            cfg.gossip_join = optarg;
+            break;
+        case 'G':
+            cfg.gossip_advertise = optarg;
+            break;
+        case 'N':
+            cfg.gossip_name = optarg;
+            break;
+        case 'k':
+            cfg.cluster_key = optarg;
+            break;
+        case 'V':
+            cfg.advertise = optarg;
             break;
         case 'L': {
             int l = cl_log_parse_level(optarg);
@@ -201,6 +243,8 @@ static int run_daemon(int argc, char **argv, bool up)
     uv_signal_init(loop, &sig_int);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_init(loop, &sig_hup);
+    uv_signal_start(&sig_hup, on_hup, SIGHUP);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
 out:

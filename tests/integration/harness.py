@@ -24,10 +24,20 @@ COORD = os.path.join(BIN, "couler-coord")
 AGENT = os.path.join(BIN, "couler-agent")
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def write_key(path, *keys):
+    """A cluster key file (mode 0600): the primary first."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# cluster keys: the primary first\n")
+        for k in keys:
+            f.write(k + "\n")
+    return path
 
 
 def step_env():
@@ -101,7 +111,7 @@ class Cluster:
     """A coordinator (`serve`) and `agents` agents, or one `up` process."""
 
     def __init__(self, agents=2, embedded=False, coord_args=(),
-                 agent_args=None, agent_timeout_ms=4000):
+                 agent_args=None, agent_timeout_ms=4000, gossip=False):
         self.dir = tempfile.mkdtemp(prefix="couler-it-")
         # Steps run in private views; this host directory is shared into
         # every one of them, so tests can observe what steps did.
@@ -114,6 +124,12 @@ class Cluster:
         self.coord_ep = "tcp://127.0.0.1:%d" % self.client_port
         self.agent_ep = "tcp://127.0.0.1:%d" % self.agent_port
         self.embedded = embedded
+        self.gossip = gossip
+        if gossip:
+            # Agents find the coordinator through gossip (no --coord).
+            self.key = write_key(os.path.join(self.dir, "cluster.key"),
+                                 os.urandom(32).hex())
+            self.coord_gossip = "127.0.0.1:%d" % free_port(socket.SOCK_DGRAM)
         self.coord_args = list(coord_args)
         self.agent_timeout_ms = agent_timeout_ms
         self.agents = []
@@ -131,13 +147,21 @@ class Cluster:
                 "--agent-timeout-ms", str(self.agent_timeout_ms),
                 "--heartbeat-ms", "300"] + \
             (["--bind", self.shared] if self.embedded else []) + \
+            (["--gossip", self.coord_gossip, "--cluster-key", self.key]
+             if self.gossip else []) + \
             self.coord_args
 
     def start_coord(self):
         self.coord = Daemon("coord", self.coord_argv(), self.dir)
 
-    def add_agent(self, name, extra=(), data_dir=None):
-        argv = [AGENT, "--coord", self.agent_ep, "--name", name,
+    def add_agent(self, name, extra=(), data_dir=None, key=None):
+        if self.gossip:
+            where = ["--gossip", "127.0.0.1:%d" % free_port(socket.SOCK_DGRAM),
+                     "--join", self.coord_gossip, "--cluster-key",
+                     key or self.key]
+        else:
+            where = ["--coord", self.agent_ep]
+        argv = [AGENT] + where + ["--name", name,
                 "--data-dir", data_dir or os.path.join(self.dir, name),
                 "--heartbeat-ms", "300", "--bind", self.shared] + list(extra)
         d = Daemon(name, argv, self.dir)

@@ -16,6 +16,7 @@ import calendar
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,11 +28,13 @@ import harness
 from harness import ClusterTest
 
 EXAMPLES = os.path.join(harness.SRC, "tests", "data", "argo-examples")
-AGENTS = ("agent-1", "agent-2")
+# Agent names of their own: an agent's step cgroups are keyed by its name,
+# and an agent of the same name elsewhere on the host would sweep them.
+AGENTS = ("corpus-%d-1" % os.getpid(), "corpus-%d-2" % os.getpid())
 FINAL = ("Succeeded", "Failed", "Error")
 # Every workflow must have ended this many seconds after the first submit.
 # The slowest example (parallelism-nested-workflow) needs about 120 s.
-BUDGET_S = int(os.environ.get("COULER_CORPUS_BUDGET", "300"))
+BUDGET_S = int(os.environ.get("COULER_CORPUS_BUDGET", "240"))
 
 # A workflow holding the mutex of synchronization-mutex-wf-level.yaml for a
 # while, so that the example has to wait for it.
@@ -94,6 +97,7 @@ class Run:
         self.notes = {}
         self.extra = {}        # further runs a check looks at, by tag
         self.deferred = False  # submitted later by a hook
+        self.on_end = None     # called once its end has been observed
 
     # ---- what a check reads ---------------------------------------------
     @property
@@ -253,7 +257,7 @@ def all_overlap(nodes, what):
 
 # ---- shared shapes ------------------------------------------------------
 
-def coinflip_chain(x, prefix, heads_template="heads"):
+def coinflip_chain(x, prefix):
     """A recursive coinflip steps node at `prefix`: flip until heads. Returns
     the number of flips."""
     flips = 0
@@ -292,11 +296,11 @@ def retry_attempts(x, suffix, limit, exits, ok="0"):
         code = out(a).get("exitCode")
         expect(code in exits, "%s exit code %r, expected one of %s" %
                (a["displayName"], code, exits))
-    for a in atts[:-1]:
+    for a, nxt in zip(atts, atts[1:]):
         expect(a["phase"] == "Failed" and out(a).get("exitCode") != ok,
                "%s is %s (exit %s) but was retried" %
                (a["displayName"], a["phase"], out(a).get("exitCode")))
-        after(atts[atts.index(a) + 1], a)
+        after(nxt, a)
     last = atts[-1]
     eq(rnode["phase"], last["phase"], "retry node %s phase" %
        (suffix or "(root)"))
@@ -487,6 +491,8 @@ def check_dag_disable_failfast(x):
     atts = retry_attempts(x, ".C", 3, ("2",))
     eq(len(atts), 4, "attempts of C")
     for att in atts:
+        eq(out(att).get("result"), "intentional failure",
+           "%s result" % att["displayName"])
         x.logged(att["displayName"], "intentional failure")
     eq(x.n(".C", phase="Failed").get("message"), "No more retries left",
        "C message")
@@ -560,17 +566,22 @@ def check_exit_code_output_variable(x):
 
 def check_exit_handler_step_level(x):
     steps = (("[0].", "hello1"), ("[1].", "hello2a"), ("[1].", "hello2b"))
+    hooks = []
     for group, s in steps:
         node = x.n(group + s, phase="Succeeded", type="Pod", result=s)
         hook = x.n(group + s + ".onExit", phase="Succeeded", type="Pod",
                    result="step cleanup")
+        eq(hook["displayName"], s + ".onExit", "exit hook display name")
         after(hook, node)
-        x.logged(s, s)
-        x.logged(hook["displayName"], "step cleanup")
+        hooks.append(hook)
     # The step group waited for hello1's exit hook.
     after(x.n("[1].hello2a"), x.n("[0].hello1.onExit"))
+    after(x.n("[1].hello2b"), x.n("[0].hello1.onExit"))
     eq(sum(1 for l in x.lines if l.endswith(": step cleanup")), 3,
        "'step cleanup' log lines")
+    for (group, s), hook in zip(steps, hooks):
+        x.logged(s, s)
+        x.logged(hook["displayName"], "step cleanup")
 
 
 def check_exit_handler_with_artifacts(x):
@@ -724,12 +735,13 @@ def check_loops_param_argument(x):
     items = (("debian", "9.1"), ("debian", "8.9"), ("alpine", "3.6"),
              ("ubuntu", "17.10"))
     eq(len(loop_kids(x, "[0].test-linux")), 4, "test-linux children")
+    with open("/etc/os-release") as f:
+        want = f.read().rstrip("\n")
     for i, (image, tag) in enumerate(items):
         disp = "test-linux(%d:image:%s,tag:%s)" % (i, image, tag)
         node = x.n("[0]." + disp, phase="Succeeded", type="Pod")
-        res = out(node).get("result") or ""
-        expect(re.search(r"^ID=", res, re.M), "%s printed no os-release: %r"
-               % (disp, res[:100]))
+        eq(out(node).get("result"), want, "%s result (the host's "
+           "/etc/os-release)" % disp)
 
 
 def check_loops_param_result(x):
@@ -1062,25 +1074,35 @@ def check_synchronization_mutex_wf_level(x):
 
 
 def check_template_defaults(x):
-    # templateDefaults give every leaf retryStrategy limit 2 and timeout 30s.
-    rb = [n for n in x.nodes.values()
-          if n["displayName"] == "retry-backoff" and n["type"] == "Retry"]
-    expect(rb, "no retry-backoff Retry node")
-    suffix = rb[-1]["name"][len(x.name):]
-    atts = retry_attempts(x, suffix, 2, ("0", "1"))
-    if atts[-1]["phase"] == "Succeeded":
-        hw = [n for n in x.nodes.values() if n["type"] == "Pod" and
-              n["displayName"].startswith("hello-world")]
-        eq(len(hw), 1, "hello-world pods")
-        eq(hw[0]["phase"], "Succeeded", "hello-world phase")
-        eq(out(hw[0]).get("result"), "hello world", "hello-world result")
-        x.logged(hw[0]["displayName"], "hello world")
-        eq(x.phase, "Succeeded", "phase after retry-backoff succeeded")
+    # templateDefaults give every template retryStrategy limit 2 and timeout
+    # 30s: the steps template main may be a Retry node itself, each of its
+    # attempts running retry-backoff (up to 3 attempts), then hello-world.
+    root = x.n("")
+    if root["type"] == "Retry":
+        mains = []
+        while x.has("(%d)" % len(mains)):
+            mains.append("(%d)" % len(mains))
+        expect(1 <= len(mains) <= 3, "%d attempts of main" % len(mains))
     else:
-        eq(len(atts), 3, "attempts of retry-backoff")
-        expect(not any(n["displayName"].startswith("hello-world")
-                       for n in x.nodes.values()),
-               "hello-world ran after retry-backoff failed")
+        eq(root["type"], "Steps", "main node type")
+        mains = [""]
+    for k, m in enumerate(mains):
+        att = x.n(m, type="Steps")
+        atts = retry_attempts(x, m + "[0].retry-backoff", 2, ("0", "1"))
+        ok = atts[-1]["phase"] == "Succeeded"
+        if ok:
+            hw = retry_attempts(x, m + "[1].hello-world", 2, ("0",))
+            eq(len(hw), 1, "attempts of hello-world")
+            eq(out(hw[0]).get("result"), "hello world", "hello-world result")
+            x.logged(hw[0]["displayName"], "hello world")
+            after(hw[0], atts[-1])
+        else:
+            eq(len(atts), 3, "attempts of retry-backoff")
+            x.none(m + "[1].hello-world")
+        eq(att["phase"], "Succeeded" if ok else "Failed", "main%s phase" % m)
+        if k < len(mains) - 1:
+            expect(not ok, "main%s succeeded but was retried" % m)
+    eq(root["phase"], x.n(mains[-1])["phase"], "main phase")
 
 
 def check_timeouts_step(x):
@@ -1188,6 +1210,7 @@ class Example:
         expect(x.phase in self.accept, "phase %s (%s), expected %s" %
                (x.phase, x.status.get("message", ""), self.expected))
         for r in self.runs():
+            self.check_structure(r)
             for n in r.nodes.values():
                 expect(n.get("phase") not in ("Pending", "Running"),
                        "%s: node %s still %s after the workflow ended" %
@@ -1198,6 +1221,29 @@ class Example:
                     expect(n.get("hostNodeName") in AGENTS,
                            "%s: node %s ran on %r" % (r.label, n["name"],
                                                       n.get("hostNodeName")))
+
+
+    @staticmethod
+    def check_structure(r):
+        """The root node carries the workflow's name and phase (unless an
+        exit handler failed); every other node but the exit handler is
+        somebody's child, and every child exists."""
+        byid = r.status.get("nodes", {})
+        root = r.n("")
+        onexit = r.nodes.get(r.name + ".onExit")
+        if onexit is None or onexit.get("phase") == "Succeeded":
+            eq(root.get("phase"), r.phase, "%s: root node phase" % r.label)
+        linked = set()
+        for n in byid.values():
+            for c in n.get("children", []):
+                expect(c in byid, "%s: %s lists a missing child %s" %
+                       (r.label, n["name"], c))
+                linked.add(c)
+        for nid, n in byid.items():
+            if n["name"] in (r.name, r.name + ".onExit"):
+                continue
+            expect(nid in linked, "%s: node %s is nobody's child" %
+                   (r.label, n["name"]))
 
 
 class Corpus:
@@ -1234,6 +1280,8 @@ class Corpus:
             run.st = json.loads(p.stdout)
         else:
             run.error = "get failed: %s" % p.stderr.strip()[-300:]
+        if run.on_end is not None:
+            run.on_end()
         run.log_text = self.fetch_logs(run)
 
     # ---- special flows -------------------------------------------------
@@ -1251,7 +1299,7 @@ class Corpus:
         e = ex["memoize-simple.yaml"]
         e.run.extra["again"] = Run(e.run.path, [], "resubmission")
         e.run.extra["again"].deferred = True
-        self.hooks.append(self.memo_hook)
+        e.run.on_end = self.memo_resubmit
         # synchronization-mutex-wf-level: submitted while another workflow
         # holds mutex 'test', so it has to wait for it.
         e = ex["synchronization-mutex-wf-level.yaml"]
@@ -1266,11 +1314,9 @@ class Corpus:
         # gc-ttl: the record must be gone some time after success.
         self.hooks.append(self.ttl_hook)
 
-    def memo_hook(self, now):
+    def memo_resubmit(self):
         e = self.by_file["memoize-simple.yaml"]
         first, again = e.run, e.run.extra["again"]
-        if first.ended is None or again.submitted is not None:
-            return True
         if first.phase == "Succeeded":
             self.submit(again)
             fin = ts(first.status.get("finishedAt"))
@@ -1278,7 +1324,6 @@ class Corpus:
                 if fin else None
         else:
             again.error = "not resubmitted: the first run %s" % first.phase
-        return False
 
     def mutex_hook(self, now):
         e = self.by_file["synchronization-mutex-wf-level.yaml"]
@@ -1405,31 +1450,37 @@ class Corpus:
 
 
 class TestCorpus(ClusterTest):
-    agents = 2
-    # Most steps only sleep: let each agent run many at once.
-    agent_args = [["--max-steps", "24"], ["--max-steps", "24"]]
-
     @classmethod
     def setUpClass(cls):
-        # The cluster's files go in a directory of their own, apart from
-        # those of other clusters on the same host.
+        cls.failed = False
+        # The cluster's files, the directory shared into steps included, go
+        # in a directory of their own, apart from other clusters' on the host.
         cls.parent = tempfile.mkdtemp(prefix="couler-corpus-",
                                       dir="/var/tmp")
         saved, tempfile.tempdir = tempfile.tempdir, cls.parent
         try:
-            super().setUpClass()
+            cls.c = harness.Cluster(agents=0)
         finally:
             tempfile.tempdir = saved
+        shutil.rmtree(cls.c.shared, ignore_errors=True)
+        cls.c.shared = os.path.join(cls.parent, "shared")
+        os.makedirs(cls.c.shared)
+        try:
+            # Most steps only sleep: let each agent run many at once.
+            for name in AGENTS:
+                cls.c.add_agent(name, ["--max-steps", "24"])
+            cls.c.wait_nodes(len(AGENTS))
+        except BaseException:
+            cls.c.close(failed=True)
+            raise
 
     @classmethod
     def tearDownClass(cls):
         try:
             super().tearDownClass()
         finally:
-            try:
-                os.rmdir(cls.parent)  # left in place when files were kept
-            except OSError:
-                pass
+            if not os.path.exists(cls.c.dir):  # files kept otherwise
+                shutil.rmtree(cls.parent, ignore_errors=True)
 
     def test_corpus(self):
         corpus = Corpus(self.c)
