@@ -134,11 +134,17 @@ class Cluster:
         self.agent_timeout_ms = agent_timeout_ms
         self.agents = []
         self.coord = None
-        self.start_coord()
-        for i in range(0 if embedded else agents):
-            extra = agent_args[i] if agent_args else []
-            self.add_agent("agent-%d" % (i + 1), extra)
-        self.wait_nodes(1 if embedded else agents)
+        try:
+            self.start_coord()
+            for i in range(0 if embedded else agents):
+                extra = agent_args[i] if agent_args else []
+                self.add_agent("agent-%d" % (i + 1), extra)
+            self.wait_nodes(1 if embedded else agents)
+        except BaseException:
+            # A half-started cluster is stopped here: unittest does not
+            # call tearDownClass when setUpClass fails.
+            self.close(failed=True)
+            raise
 
     def coord_argv(self):
         verb = "up" if self.embedded else "serve"
@@ -191,7 +197,7 @@ class Cluster:
 
     def close(self, failed=False):
         for d in self.agents + [self.coord]:
-            if d is not None:
+            if d is not None and d.proc is not None:
                 d.stop()
         reports = self.sanitizer_reports()
         if reports:
