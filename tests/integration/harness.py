@@ -186,6 +186,8 @@ class Cluster:
         built with ASan+UBSan reports there, and at exit)."""
         found = []
         for d in [self.coord] + self.agents:
+            if d is None:
+                continue
             text = d.log()
             for mark in SANITIZER_MARKS:
                 if mark in text:
@@ -204,7 +206,7 @@ class Cluster:
             failed = True
         if failed or os.environ.get("COULER_KEEP"):
             print("cluster files kept in %s" % self.dir, file=sys.stderr)
-            for d in [self.coord] + self.agents:
+            for d in [x for x in [self.coord] + self.agents if x]:
                 sys.stderr.write("---- %s log (tail) ----\n" % d.name)
                 sys.stderr.write(d.log()[-6000:])
         else:
