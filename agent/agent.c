@@ -2,6 +2,7 @@
  * heartbeats and the dispatch of control messages to the executor. */
 #include "agent/agent_int.h"
 
+#include "common/cl_hash.h"
 #include "common/cl_heap.h"
 #include "placement/place.h"
 #include "common/cl_log.h"
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -108,6 +110,43 @@ static int load_model(agent *a, cl_errmsg *err)
     return 0;
 }
 
+/* The well-known node labels Kubernetes sets, so that workflows written
+ * for it (nodeSelector: kubernetes.io/arch: amd64) place here too. A
+ * --label of the same key wins. */
+static int add_default_labels(agent *a)
+{
+    struct utsname u;
+    const char *arch = "unknown";
+    if (uname(&u) == 0) {
+        arch = u.machine;
+        if (strcmp(arch, "x86_64") == 0)
+            arch = "amd64";
+        else if (strcmp(arch, "aarch64") == 0)
+            arch = "arm64";
+    }
+    const char *defs[][2] = {{"kubernetes.io/arch", arch},
+                             {"beta.kubernetes.io/arch", arch},
+                             {"kubernetes.io/os", "linux"},
+                             {"beta.kubernetes.io/os", "linux"},
+                             {"kubernetes.io/hostname", a->node_id}};
+    for (size_t d = 0; d < sizeof(defs) / sizeof(defs[0]); d++) {
+        size_t klen = strlen(defs[d][0]);
+        bool given = false;
+        for (size_t i = 0; i < a->nlabels_all && !given; i++)
+            given = strncmp(a->labels[i], defs[d][0], klen) == 0 &&
+                    a->labels[i][klen] == '=';
+        if (given)
+            continue;
+        size_t n = klen + strlen(defs[d][1]) + 2;
+        char *kv = cl_malloc(n);
+        if (kv == NULL)
+            return CL_ENOMEM;
+        snprintf(kv, n, "%s=%s", defs[d][0], defs[d][1]);
+        a->labels[a->nlabels_all++] = kv;
+    }
+    return 0;
+}
+
 /* couler-exec next to our own binary, unless configured. */
 static char *find_launcher(const agent *a)
 {
@@ -175,15 +214,18 @@ static int setup_sandbox(agent *a, cl_errmsg *err)
         agent_sb_cpus_set(&a->real_mems, 0);
     /* One cgroup parent per agent, so agents sharing a machine (tests, or
      * several pretend nodes) never sweep each other's steps. */
+    /* Keyed by the node id and the data directory: two agents of one name
+     * on one machine (two test clusters) must not sweep each other. */
     char parent[300];
     snprintf(parent, sizeof(parent), "couler/");
     size_t off = strlen(parent);
-    for (const char *p = a->node_id; *p && off + 1 < sizeof(parent); p++)
+    for (const char *p = a->node_id; *p && off + 1 < 200; p++)
         parent[off++] = (isalnum((unsigned char)*p) || *p == '-' ||
                          *p == '_' || *p == '.')
                             ? *p
                             : '_';
-    parent[off] = '\0';
+    snprintf(parent + off, sizeof(parent) - off, "-%08llx",
+             (unsigned long long)(cl_hash64_str(a->data_dir) & 0xffffffffu));
     struct agent_sb_cgconf conf = {parent, false, NULL, NULL};
     cl_errmsg cgerr;
     cl_errmsg_clear(&cgerr);
@@ -214,7 +256,7 @@ static void send_register(agent *a)
     reg.max_steps = a->cfg.max_steps;
     reg.version = "0.1.0";
 
-    size_t nl = a->cfg.nlabels;
+    size_t nl = a->nlabels_all;
     Couler__KV *kvs = cl_calloc(nl ? nl : 1, sizeof(*kvs));
     Couler__KV **kvp = cl_calloc(nl ? nl : 1, sizeof(*kvp));
     char **names = cl_calloc(nl ? nl : 1, sizeof(char *));
@@ -433,7 +475,7 @@ int agent_new(uv_loop_t *loop, void *zctx, const agent_config *cfg,
     else
         a->coord = cl_strdup(cfg->coord ? cfg->coord : "tcp://127.0.0.1:7701");
     a->topology = cl_strdup(cfg->topology);
-    a->labels = cl_calloc(cfg->nlabels + 1, sizeof(char *));
+    a->labels = cl_calloc(cfg->nlabels + 8, sizeof(char *));
     a->binds = cl_calloc(cfg->nbinds + 1, sizeof(char *));
     if (!a->node_id || !a->data_dir || (!a->coord && !a->coord_from_gossip) ||
         !a->labels || !a->binds)
@@ -449,7 +491,10 @@ int agent_new(uv_loop_t *loop, void *zctx, const agent_config *cfg,
         }
         if ((a->labels[i] = cl_strdup(cfg->labels[i])) == NULL)
             goto oom;
+        a->nlabels_all = i + 1;
     }
+    if (add_default_labels(a) != 0)
+        goto oom;
     if (a->cfg.heartbeat_ms == 0)
         a->cfg.heartbeat_ms = 1000;
     int mrv = load_model(a, err);
@@ -580,7 +625,7 @@ static void agent_free(agent *a)
     cl_free(a->topology);
     cl_free(a->exec_path);
     if (a->labels)
-        for (size_t i = 0; i < a->cfg.nlabels; i++)
+        for (size_t i = 0; i < a->nlabels_all; i++)
             cl_free(a->labels[i]);
     cl_free(a->labels);
     if (a->binds)

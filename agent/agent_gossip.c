@@ -79,7 +79,7 @@ int agent__gossip_publish(agent *a)
     const char *art = agent__art_endpoint(a);
     if (art[0])
         rv = swim_meta_set_endpoint(&m, "artifacts", art);
-    for (size_t i = 0; rv == 0 && i < a->cfg.nlabels; i++) {
+    for (size_t i = 0; rv == 0 && i < a->nlabels_all; i++) {
         char key[256];
         const char *eq = strchr(a->labels[i], '=');
         snprintf(key, sizeof(key), "%.*s", (int)(eq - a->labels[i]),

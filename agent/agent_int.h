@@ -104,7 +104,8 @@ struct agent {
     char *coord;
     char *topology;
     char *exec_path;   /* couler-exec, or NULL: steps run directly */
-    char **labels;
+    char **labels;     /* "k=v": --label ones, then the defaults */
+    size_t nlabels_all;
     char **binds;      /* host paths shared read-write into every step */
     struct agent_sb_cg *cg; /* step cgroups, or NULL when unavailable */
     struct agent_sb_cpus real_cpus; /* what this machine can honour */

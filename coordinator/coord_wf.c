@@ -25,6 +25,7 @@
 #include <utlist.h>
 
 static void process_pending(coord *c);
+static void delete_wf(coord *c, coord_wf *w);
 static void agent_load_changed(coord *c, coord_agent *ag);
 static void synth_exit(coord *c, coord_wf *w, coord_attempt *a,
                        enum wf_phase phase, const char *message);
@@ -681,6 +682,11 @@ static void finish_wf(coord *c, coord_wf *w)
     set_str(&w->rec->progress, prog);
     free(s);
     w->rec->finished = true;
+    /* spec.ttlStrategy: the record goes that long after the end. */
+    int64_t ttl = w->spec ? wf_spec_ttl_seconds(w->spec,
+                                                wf_run_phase(w->run))
+                          : -1;
+    w->rec->delete_at = ttl >= 0 ? cl_wall_ms() + ttl * 1000 : 0;
     coord_batch *b = coord_batch_new();
     if (b != NULL) {
         record_put(b, w->rec);
@@ -741,6 +747,8 @@ static int attempt_set_assign(coord_attempt *a, const uint8_t *base,
 
 static const char *display_of(const wf_task *t)
 {
+    if (t->display_name && t->display_name[0])
+        return t->display_name;
     /* The last path element of the node name: "wf.A" -> "A",
      * "wf[0].step(1:x)" -> "step(1:x)". */
     const char *name = t->node_name;
@@ -1718,7 +1726,16 @@ void coord__tick(coord *c)
             coord__place_agent_state(c, ag, false);
         }
     }
-    for (coord_wf *w = c->wfs; w; w = w->hh.next) {
+    coord_wf *w, *wtmp;
+    HASH_ITER(hh, c->wfs, w, wtmp)
+    {
+        if (w->run == NULL && w->rec->delete_at > 0 &&
+            w->rec->delete_at <= now) {
+            CL_INFO("workflow %s: its ttlStrategy has expired", w->name);
+            delete_wf(c, w);
+        }
+    }
+    for (w = c->wfs; w; w = w->hh.next) {
         if (w->run == NULL || wf_run_next_timer(w->run) > now)
             continue;
         Couler__EngineEvent *ev =

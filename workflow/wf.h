@@ -134,6 +134,8 @@ typedef struct wf_task {
     uint32_t node;          /* engine node index; stable for the run */
     const char *node_id;    /* Argo node id, also the "pod name" for logs */
     const char *node_name;  /* "wf[0].step(1:foo)" */
+    const char *display_name; /* as status shows it: "step(1:foo)",
+                                 "hello1.onExit" */
     const char *template_name;
     int retry;              /* 0-based attempt number ({{retries}}) */
     enum wf_task_kind kind;

@@ -2324,6 +2324,7 @@ static int wf__build_task(wf_run *r, uint32_t n, wf__arena *a, wf_task *k,
     k->node = n;
     k->node_id = nd->id;
     k->node_name = nd->name;
+    k->display_name = nd->name + nd->display_off;
     k->template_name = t->name;
     k->retry = nd->retry >= 0 ? nd->retry : 0;
     k->kind = t->kind == WF__T_SCRIPT ? WF_TASK_SCRIPT : WF_TASK_CONTAINER;
