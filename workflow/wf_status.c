@@ -343,6 +343,11 @@ int wf__seed_from_status(wf_run *r, const json_t *status, bool memoized)
                                     "nodes");
     if (!json_is_object(nodes))
         return CL_EINVAL;
+    /* Node names start with the workflow's name: a resubmitted workflow
+     * has another one, so the earlier names are matched under the new. */
+    const char *old_root = json_string_value(json_object_get(
+        json_object_get(status, "metadata"), "name"));
+    size_t old_len = old_root ? strlen(old_root) : 0;
     size_t cnt = json_object_size(nodes);
     r->seeds = cl_calloc(cnt ? cnt : 1, sizeof(wf__seed));
     if (r->seeds == NULL)
@@ -367,7 +372,12 @@ int wf__seed_from_status(wf_run *r, const json_t *status, bool memoized)
         if (ty != WF__N_POD && (memoized || ty != WF__N_RETRY))
             continue;
         wf__seed *s = &r->seeds[r->nseeds++];
-        s->name = wf__rstrdup(r, name);
+        if (old_len > 0 && strncmp(name, old_root, old_len) == 0 &&
+            (name[old_len] == '\0' || name[old_len] == '.' ||
+             name[old_len] == '['))
+            s->name = wf__rprintf(r, "%s%s", r->name, name + old_len);
+        else
+            s->name = wf__rstrdup(r, name);
         s->id = wf__rstrdup(r, id);
         s->phase = (uint8_t)ph;
         s->type = (uint8_t)ty;
