@@ -34,6 +34,7 @@ typedef struct art_peer {
 
 typedef struct art_fetch {
     uint64_t id;
+    int64_t started; /* monotonic ms */
     agent_step *s;
     size_t input;
     cache_xfer_recv *recv;
@@ -208,6 +209,18 @@ static void start_handover(agent *a, agent_step *s)
 static void fetch_done(agent *a, art_fetch *f)
 {
     agent_step *s = f->s;
+    if (cache_xfer_recv_state(f->recv) == CACHE_XFER_DONE) {
+        cache_xfer_recv_stats st;
+        cache_xfer_recv_get_stats(f->recv, &st);
+        int64_t ms = cl_now_ms() - f->started;
+        CL_INFO("fetched artifact %s (%llu bytes, %llu chunks, %llu already "
+                "here) from %s in %lld ms",
+                s->assign->inputs[f->input]->digest,
+                (unsigned long long)st.bytes_fetched,
+                (unsigned long long)st.chunks_total,
+                (unsigned long long)st.chunks_present, f->peer->endpoint,
+                (long long)ms);
+    }
     if (cache_xfer_recv_state(f->recv) == CACHE_XFER_FAILED &&
         s->art_status == 0) {
         cl_errmsg why;
@@ -324,6 +337,7 @@ int agent__art_prepare_inputs(agent *a, agent_step *s,
             break;
         }
         f->id = ++a->art->next_id;
+        f->started = cl_now_ms();
         f->s = s;
         f->input = i;
         f->peer = p;

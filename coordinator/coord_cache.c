@@ -30,7 +30,7 @@
 #define VERIFY_TIMEOUT_MS 30000
 #define ADMIN_TIMEOUT_MS 3000
 
-enum job_kind { JOB_STEP = 1, JOB_MEMO = 2 };
+enum job_kind { JOB_STEP = 1, JOB_MEMO = 2, JOB_CLIENT = 3 };
 
 typedef struct cache_job {
     uint64_t id;
@@ -44,6 +44,9 @@ typedef struct cache_job {
     char **owners;
     size_t nowners, next_owner;
     Couler__CacheAnswer *answer; /* the hit being verified (owned) */
+    uint8_t ident[256];          /* JOB_CLIENT: who asked */
+    size_t ident_len;
+    uint64_t client_rid;
     size_t verifies;
     bool verify_failed;
     struct cache_job *next;
@@ -247,10 +250,26 @@ static void exited_from_entry(const Couler__CacheEntryMsg *e,
     ex->finished_at = cl_wall_ms();
 }
 
+static void client_answer(coord *c, cache_job *j, const char *from)
+{
+    char text[400];
+    snprintf(text, sizeof(text), from ? "hit %s from %s\n" : "miss %s\n",
+             j->key, from ? from : "");
+    Couler__CacheReply rep = COULER__CACHE_REPLY__INIT;
+    rep.text = text;
+    rep.count = from != NULL;
+    coord__reply_client(c, j->ident, j->ident_len, j->client_rid,
+                        COULER__MSG_TYPE__MSG_CACHE_REPLY, &rep.base);
+}
+
 static void job_hit(coord *c, cache_job *j)
 {
     const Couler__CacheEntryMsg *e = j->answer->entry;
     const char *from = e->held_by[0] ? e->held_by : e->producer;
+    if (j->kind == JOB_CLIENT) {
+        client_answer(c, j, from);
+        return;
+    }
     c->cache_hits++;
     if (j->kind == JOB_MEMO) {
         coord__memo_answer(c, j->wf_name, j->node, e, j->user_key, from);
@@ -267,6 +286,10 @@ static void job_hit(coord *c, cache_job *j)
 
 static void job_miss(coord *c, cache_job *j)
 {
+    if (j->kind == JOB_CLIENT) {
+        client_answer(c, j, NULL);
+        return;
+    }
     if (j->kind == JOB_MEMO) {
         coord__memo_answer(c, j->wf_name, j->node, NULL, j->user_key, NULL);
         return;
@@ -796,6 +819,24 @@ int coord__cache_admin(coord *c, const uint8_t *ident, size_t ident_len,
                        uint64_t client_rid, const Couler__CacheRequest *req,
                        cl_errmsg *err)
 {
+    if (req->op == COULER__CACHE_REQUEST__OP__OP_LOOKUP) {
+        /* Exactly what a step's lookup does: owners, then verification. */
+        cache_key k;
+        if (cache_key_parse(req->key, &k) != 0 || ident_len > 256) {
+            cl_errmsg_set(err, "'%s' is not a cache key", req->key);
+            return CL_EINVAL;
+        }
+        cache_job *j = cl_calloc(1, sizeof(*j));
+        if (j == NULL)
+            return CL_ENOMEM;
+        j->kind = JOB_CLIENT;
+        snprintf(j->key, sizeof(j->key), "%s", req->key);
+        memcpy(j->ident, ident, ident_len);
+        j->ident_len = ident_len;
+        j->client_rid = client_rid;
+        job_start(c, j);
+        return 0;
+    }
     if (req->op == COULER__CACHE_REQUEST__OP__OP_SHOW ||
         req->op == COULER__CACHE_REQUEST__OP__OP_RM) {
         cache_key k;

@@ -948,6 +948,11 @@ static int verb_cache(cli *c, opts *o)
         req.op = op[0] == 's' ? COULER__CACHE_REQUEST__OP__OP_SHOW
                               : COULER__CACHE_REQUEST__OP__OP_RM;
         req.key = o->args[1];
+    } else if (strcmp(op, "lookup") == 0) {
+        if (o->nargs < 2)
+            return die(2, "cache lookup: a key is required");
+        req.op = COULER__CACHE_REQUEST__OP__OP_LOOKUP;
+        req.key = o->args[1];
     } else if (strcmp(op, "prune") == 0) {
         int64_t ms;
         if (o->older_than == NULL || cl_duration_parse(o->older_than, &ms))
@@ -1087,6 +1092,8 @@ void coord_cli_usage(FILE *f)
         "  cache ls                        entries on every live node\n"
         "  cache show KEY                  an entry and its eviction score\n"
         "  cache rm KEY\n"
+        "  cache lookup KEY                what a step with this key would "
+        "find\n"
         "  cache prune --older-than D      entries unused for D (e.g. 24h)\n"
         "  (submit --cache off|memoize|auto overrides the policy)\n"
         "\n"
