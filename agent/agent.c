@@ -3,6 +3,7 @@
 #include "agent/agent_int.h"
 
 #include "common/cl_hash.h"
+#include "common/cl_fs.h"
 #include "common/cl_heap.h"
 #include "placement/place.h"
 #include "common/cl_log.h"
@@ -20,23 +21,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <zmq.h>
-
-static int mkdir_p(const char *path)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return cl_err_from_errno(errno);
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return cl_err_from_errno(errno);
-    return 0;
-}
 
 int agent__send(agent *a, Couler__MsgType type, const ProtobufCMessage *m)
 {
@@ -530,10 +514,10 @@ oom:
 int agent_start(agent *a, cl_errmsg *err)
 {
     char path[PATH_MAX];
-    int rv = mkdir_p(a->data_dir);
+    int rv = cl_mkdir_p(a->data_dir);
     if (rv == 0) {
         snprintf(path, sizeof(path), "%s/steps", a->data_dir);
-        rv = mkdir_p(path);
+        rv = cl_mkdir_p(path);
     }
     if (rv != 0) {
         cl_errmsg_set(err, "data dir '%s': %s", a->data_dir,

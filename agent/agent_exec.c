@@ -11,6 +11,7 @@
  */
 #include "agent/agent_int.h"
 
+#include "common/cl_fs.h"
 #include "common/cl_heap.h"
 #include "common/cl_log.h"
 #include "common/cl_time.h"
@@ -37,81 +38,6 @@ static void rm_rf(const char *path)
     cl_errmsg_clear(&em);
     if (agent_sb_rmtree(path, &em) != 0)
         CL_WARN("cannot remove %s: %s", path, em.msg);
-}
-
-static int write_file(const char *path, const void *data, size_t len,
-                      int mode, bool sync)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return cl_err_from_errno(errno);
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return cl_err_from_errno(e);
-        }
-        p += n;
-        left -= (size_t)n;
-    }
-    if (sync && fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return cl_err_from_errno(e);
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return cl_err_from_errno(e);
-    }
-    return 0;
-}
-
-/* Read a whole (small) file; *out is cl_malloc'd and NUL-terminated. */
-static int read_file(const char *path, size_t max, char **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cl_err_from_errno(errno);
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return CL_EINVAL;
-    }
-    if ((size_t)st.st_size > max) {
-        close(fd);
-        return CL_ETOOBIG;
-    }
-    char *buf = cl_malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        close(fd);
-        return CL_ENOMEM;
-    }
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR)
-                continue;
-            break;
-        }
-        got += (size_t)n;
-    }
-    close(fd);
-    buf[got] = '\0';
-    *out = buf;
-    *len = got;
-    return 0;
 }
 
 static void step_free(agent_step *s)
@@ -353,7 +279,7 @@ static void complete_report(agent_step *s)
     /* Write and rename: atomic, and it survives the agent being killed
      * (the kernel holds the pages); an fsync per step would only add power
      * loss to that, at the cost of every step's latency. */
-    rv = write_file(path, buf, len, 0644, false);
+    rv = cl_write_file(path, buf, len, 0644, false);
     if (rv != 0)
         CL_WARN("step %s: cannot persist its report (%s); it is kept in "
                 "memory until acknowledged",
@@ -448,7 +374,7 @@ static void finish_step(agent_step *s)
         char pbuf[PATH_MAX];
         char *val;
         size_t vlen;
-        if (read_file(output_path(s, 'p', i, op->path, pbuf, sizeof(pbuf)),
+        if (cl_read_file(output_path(s, 'p', i, op->path, pbuf, sizeof(pbuf)),
                       AGENT_RESULT_MAX, &val, &vlen) != 0)
             continue;
         if (vlen > 0 && val[vlen - 1] == '\n')
@@ -730,7 +656,7 @@ static int stage_raw_inputs(agent_step *s, struct agent_sb_map *stages,
         int mode = in->mode >= 0 ? in->mode : 0644;
         if (!s->isolated) {
             char pbuf[PATH_MAX];
-            int rv = write_file(host_path(s, in->path, pbuf, sizeof(pbuf)),
+            int rv = cl_write_file(host_path(s, in->path, pbuf, sizeof(pbuf)),
                                 in->raw.data, in->raw.len, mode, false);
             if (rv != 0)
                 return rv;
@@ -739,7 +665,7 @@ static int stage_raw_inputs(agent_step *s, struct agent_sb_map *stages,
         char *src = paths[*nstages][0], *dst = paths[*nstages][1];
         snprintf(src, PATH_MAX, "%s/in/%zu", s->dir, i);
         view_path(s->assign, in->path, dst, PATH_MAX);
-        int rv = write_file(src, in->raw.data, in->raw.len, mode, false);
+        int rv = cl_write_file(src, in->raw.data, in->raw.len, mode, false);
         if (rv != 0)
             return rv;
         stages[*nstages].src = src;
@@ -963,7 +889,7 @@ static void launch_step(agent_step *s)
     if (as->script) {
         /* Argo stages a script at /argo/staging/script, mode 0755. */
         snprintf(script, sizeof(script), "%s/script", s->dir);
-        rv = write_file(script, as->source ? as->source : "",
+        rv = cl_write_file(script, as->source ? as->source : "",
                         as->source ? strlen(as->source) : 0, 0755, false);
         if (rv != 0) {
             why = "cannot write the script";
@@ -1169,7 +1095,7 @@ int agent__load_reports(agent *a)
         snprintf(path, sizeof(path), "%s/report.pb", dir);
         char *data;
         size_t len;
-        if (read_file(path, CL_MAX_FRAME, &data, &len) != 0) {
+        if (cl_read_file(path, CL_MAX_FRAME, &data, &len) != 0) {
             /* It was running when the agent stopped: the process is gone
              * with us, and the coordinator will run it again. */
             rm_rf(dir);

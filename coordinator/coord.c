@@ -1,6 +1,7 @@
 /* coord.c - the coordinator daemon: its sockets and message handlers. */
 #include "coordinator/coord_int.h"
 
+#include "common/cl_fs.h"
 #include "common/cl_heap.h"
 #include "common/cl_log.h"
 #include "common/cl_time.h"
@@ -14,23 +15,6 @@
 
 #define COORD_INPROC_AGENTS "inproc://couler-agents"
 #define COORD_TICK_MS 200
-
-static int mkdir_p(const char *path)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return cl_err_from_errno(errno);
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return cl_err_from_errno(errno);
-    return 0;
-}
 
 /* ---- sending ---------------------------------------------------------------*/
 
@@ -640,7 +624,7 @@ static int bind_to(void *s, const char *ep, const char *what, cl_errmsg *err)
 int coord_start(coord *c, cl_errmsg *err)
 {
     char path[4096];
-    int rv = mkdir_p(c->data_dir);
+    int rv = cl_mkdir_p(c->data_dir);
     if (rv != 0) {
         cl_errmsg_set(err, "data dir '%s': %s", c->data_dir, cl_strerror(rv));
         return rv;

@@ -8,12 +8,15 @@
 
 #include "common/cl_buf.h"
 #include "common/cl_err.h"
+#include "common/cl_fs.h"
 #include "common/cl_hash.h"
 #include "common/cl_heap.h"
 #include "common/cl_rng.h"
 #include "common/cl_time.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -151,6 +154,36 @@ static void test_digest(void **state)
     assert_int_equal(cl_hash64_str("node-1"), cl_hash64_str("node-1"));
 }
 
+static void test_fs(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cl-fs-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char deep[256], file[300];
+    snprintf(deep, sizeof(deep), "%s/a/b/c", dir);
+    assert_int_equal(cl_mkdir_p(deep), 0);
+    assert_int_equal(cl_mkdir_p(deep), 0); /* exists: fine */
+    snprintf(file, sizeof(file), "%s/f", deep);
+    assert_int_equal(cl_write_file(file, "hello", 5, 0600, true), 0);
+    char *data;
+    size_t len;
+    assert_int_equal(cl_read_file(file, 100, &data, &len), 0);
+    assert_int_equal(len, 5);
+    assert_string_equal(data, "hello");
+    cl_free(data);
+    assert_int_equal(cl_read_file(file, 4, &data, &len), CL_ETOOBIG);
+    assert_int_equal(cl_read_file(deep, 100, &data, &len), CL_EINVAL);
+    char missing[300];
+    snprintf(missing, sizeof(missing), "%s/none", dir);
+    assert_int_equal(cl_read_file(missing, 100, &data, &len), CL_ENOENT);
+    /* A file where a directory should be. */
+    snprintf(missing, sizeof(missing), "%s/f/x", deep);
+    assert_int_not_equal(cl_mkdir_p(missing), 0);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_rng_deterministic),
         cmocka_unit_test(test_digest),
+        cmocka_unit_test(test_fs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
