@@ -55,7 +55,17 @@ class TestCluster(ClusterTest):
     agents = 2
 
     def test_diamond_end_to_end(self):
-        name = self.c.submit(HELLO)
+        # The example as it is, but each step asks for two whole cores: the
+        # agents have two each, so B and C, which run at the same time,
+        # must go to different agents (the placer packs small steps).
+        with open(HELLO) as f:
+            text = f.read()
+        text = text.replace("    container:\n", "    container:\n"
+                            "      resources: {requests: {cpu: \"2\"}}\n")
+        text = text.replace("    script:\n", "    script:\n"
+                            "      resources: {requests: {cpu: \"2\"}}\n")
+        self.assertEqual(text.count("cpu: \"2\""), 2)
+        name = self.c.submit(self.write("hello-2cpu.yaml", text))
         self.assertTrue(name.startswith("hello-dag-"), name)
         st = self.c.wait(name)
         self.assertEqual(st["status"]["phase"], "Succeeded",
