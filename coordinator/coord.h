@@ -45,6 +45,8 @@ typedef struct coord_config {
     const char *gossip_name;    /* member name (default coordinator@host) */
     const char *cluster_key;    /* key file: primary, then accepted keys */
     const char *advertise;      /* host agents use for our endpoints */
+    const char *http_listen;    /* "IP:PORT" of the HTTP API and dashboard,
+                                   or NULL: none */
 } coord_config;
 
 int coord_new(uv_loop_t *loop, const coord_config *cfg, coord **out,

@@ -154,6 +154,8 @@ struct coord {
     struct coord_cache *cache;
     struct coord_gossip *gossip;
     void (*gossip_closed)(coord *c);
+    struct coord_http *http;
+    void (*http_closed)(coord *c);
 
     uint64_t next_req;
     uint64_t next_attempt_order;
@@ -269,6 +271,19 @@ void coord__gang_rank_ids(const coord_attempt *a, const char *agent_id,
                           void (*fn)(void *data, const char *id,
                                      uint64_t log_off),
                           void *data);
+
+/* coord_api.c: read-only views for the HTTP API and the dashboard. JSON
+ * results belong to the caller (json_decref). */
+json_t *coord__api_workflows(coord *c);
+json_t *coord__api_workflow(coord *c, const char *name); /* NULL: none */
+int coord__api_logs(coord *c, const char *name, const char *step,
+                    cl_buf *out, cl_errmsg *err);
+json_t *coord__api_nodes(coord *c);
+void coord__api_metrics(coord *c, cl_buf *out);
+
+/* coord_http.c: the HTTP server (config http_listen) */
+int coord__http_start(coord *c, cl_errmsg *err);
+void coord__http_close(coord *c, void (*cb)(coord *c));
 
 /* coord_gossip.c: membership */
 int coord__gossip_start(coord *c, cl_errmsg *err);
