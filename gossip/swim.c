@@ -5,8 +5,9 @@
  *   [LG]   Dadgar, Phillips, Currey, "Lifeguard", arXiv:1707.00788, 2018.
  * and HashiCorp memberlist, whose state merge rules this follows.
  *
- * The core is single-threaded and allocation-bounded: a member table (one
- * 48-byte entry per known member, indexed by interned name id), a probe
+ * The core is single-threaded and its memory grows only with the cluster:
+ * a member table (one 48-byte entry per known member, indexed by interned
+ * name id; names and metadata live once in the interning pool), a probe
  * order, a broadcast queue bucketed by transmit count, suspicion records,
  * pending ping-req relays and a timer heap for suspicion expiries and
  * reaping. Nothing here reads a clock, a socket or a random source: time

@@ -487,8 +487,11 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     if (status == 0 && u->state == ST_STARTED) {
         struct swim_addr found[8];
         size_t n = 0;
+        /* Only addresses our socket can reach: an IPv4 socket skips the
+         * IPv6 answers and the other way round. */
         for (struct addrinfo *ai = res; ai != NULL && n < 8; ai = ai->ai_next)
-            if (from_sockaddr(ai->ai_addr, &found[n]) == 0) {
+            if (from_sockaddr(ai->ai_addr, &found[n]) == 0 &&
+                found[n].family == u->advertise.family) {
                 found[n].port = r->port;
                 n++;
             }
@@ -614,6 +617,8 @@ int swim_uv_leave(struct swim_uv *u, uint64_t timeout_ms, swim_uv_leave_cb cb)
     if (rv != 0)
         return rv;
     after_core(u);
+    if (u->state != ST_STARTED)
+        return CL_ECANCELED; /* an event callback closed us meanwhile */
     /* The callback is set after after_core() so that it never runs from
      * inside this call; when there is nobody to tell, it runs on the next
      * loop iteration. */

@@ -130,7 +130,10 @@ int swim_uv_set_meta(struct swim_uv *u, const void *meta, size_t len);
 
 /* swim_uv_leave - leave gracefully: others mark us LEFT rather than DEAD.
  * cb fires once, when the notice has been sent to a few members or after
- * timeout_ms. Keep the loop running until then, then stop and close. */
+ * timeout_ms, never from inside this call. Keep the loop running until
+ * then, then stop and close. CL_ESTATE when not started, CL_EBUSY when a
+ * leave is already pending, CL_ECANCELED when an event callback run by
+ * this call closed the member. */
 int swim_uv_leave(struct swim_uv *u, uint64_t timeout_ms, swim_uv_leave_cb cb);
 
 /* swim_uv_stop - stop receiving and ticking at once (an abrupt stop: the
