@@ -998,21 +998,34 @@ static int wf__parse_container(wf__p *p, struct fy_node *n, wf__tmpl *t,
 static int wf__parse_tmpl_body(wf__p *p, struct fy_node *n, wf__tmpl *t,
                                bool is_inline);
 
-static int wf__new_inline(wf__p *p, struct fy_node *n, wf__tmpl **out)
+/* Allocates a template and appends it to the parse's template table. */
+static wf__tmpl *wf__tmpl_push(wf__p *p)
 {
     wf__tmpl *t = wf__arena_alloc(p->a, sizeof(*t));
-    if (t == NULL)
-        return wf__oom(p);
+    if (t == NULL) {
+        wf__oom(p);
+        return NULL;
+    }
     if (p->ntmpls == p->captmpls) {
         uint32_t cap = p->captmpls ? p->captmpls * 2 : 16;
         wf__tmpl **v = cl_realloc(p->tmpls, cap * sizeof(*v));
-        if (v == NULL)
-            return wf__oom(p);
+        if (v == NULL) {
+            wf__oom(p);
+            return NULL;
+        }
         p->tmpls = v;
         p->captmpls = cap;
     }
     t->index = p->ntmpls;
     p->tmpls[p->ntmpls++] = t;
+    return t;
+}
+
+static int wf__new_inline(wf__p *p, struct fy_node *n, wf__tmpl **out)
+{
+    wf__tmpl *t = wf__tmpl_push(p);
+    if (t == NULL)
+        return p->rv;
     if (wf__parse_tmpl_body(p, n, t, true) != 0)
         return p->rv;
     *out = t;
@@ -2161,19 +2174,9 @@ static int wf__parse_spec(wf__p *p, struct fy_node *spec)
     struct fy_node *tn;
     while ((tn = fy_node_sequence_iterate(templates, &it)) != NULL &&
            p->rv == 0) {
-        wf__tmpl *t = wf__arena_alloc(p->a, sizeof(*t));
+        wf__tmpl *t = wf__tmpl_push(p);
         if (t == NULL)
-            return wf__oom(p);
-        if (p->ntmpls == p->captmpls) {
-            uint32_t cap = p->captmpls ? p->captmpls * 2 : 16;
-            wf__tmpl **v = cl_realloc(p->tmpls, cap * sizeof(*v));
-            if (v == NULL)
-                return wf__oom(p);
-            p->tmpls = v;
-            p->captmpls = cap;
-        }
-        t->index = p->ntmpls;
-        p->tmpls[p->ntmpls++] = t;
+            return p->rv;
         /* named templates first: inline ones created while parsing this
          * template are moved behind */
         uint32_t before = p->ntmpls;

@@ -191,23 +191,40 @@ static uint32_t wf__node_find_hash(const wf_run *r, uint32_t hv,
 
 /* ---- queues -------------------------------------------------------------- */
 
+/* Makes room for one more element in the ring buffer buf of *cap elements
+ * of esz bytes holding [*head, *tail) (indices taken modulo *cap). Returns
+ * buf when it has room; when it is full, a buffer twice as large with the
+ * live elements moved to the front (buf is freed); NULL, with buf left as
+ * it was, when out of memory. */
+static void *wf__ring_reserve(void *buf, uint32_t *head, uint32_t *tail,
+                              uint32_t *cap, size_t esz)
+{
+    uint32_t n = *tail - *head;
+    if (n < *cap)
+        return buf;
+    uint32_t ncap = *cap ? *cap * 2 : 64;
+    char *q = cl_malloc(esz * ncap);
+    if (q == NULL)
+        return NULL;
+    for (uint32_t i = 0; i < n; i++)
+        memcpy(q + (size_t)i * esz,
+               (const char *)buf + (size_t)((*head + i) % *cap) * esz, esz);
+    cl_free(buf);
+    *head = 0;
+    *tail = n;
+    *cap = ncap;
+    return q;
+}
+
 static void wf__q_push(wf_run *r, int kind, uint32_t node, const char *str)
 {
-    if (r->qtail - r->qhead == r->qcap) {
-        uint32_t cap = r->qcap ? r->qcap * 2 : 64;
-        wf__qact *q = cl_malloc(sizeof(*q) * cap);
-        if (q == NULL) {
-            r->err = CL_ENOMEM;
-            return;
-        }
-        for (uint32_t i = 0; i < r->qtail - r->qhead; i++)
-            q[i] = r->q[(r->qhead + i) % r->qcap];
-        r->qtail -= r->qhead;
-        r->qhead = 0;
-        cl_free(r->q);
-        r->q = q;
-        r->qcap = cap;
+    wf__qact *q = wf__ring_reserve(r->q, &r->qhead, &r->qtail, &r->qcap,
+                                   sizeof(*q));
+    if (q == NULL) {
+        r->err = CL_ENOMEM;
+        return;
     }
+    r->q = q;
     wf__qact *a = &r->q[r->qtail % r->qcap];
     a->kind = (uint8_t)kind;
     a->node = node;
@@ -217,21 +234,13 @@ static void wf__q_push(wf_run *r, int kind, uint32_t node, const char *str)
 
 static void wf__wl_push(wf_run *r, int kind, uint32_t parent, uint32_t child)
 {
-    if (r->wltail - r->wlhead == r->wlcap) {
-        uint32_t cap = r->wlcap ? r->wlcap * 2 : 64;
-        wf__work *q = cl_malloc(sizeof(*q) * cap);
-        if (q == NULL) {
-            r->err = CL_ENOMEM;
-            return;
-        }
-        for (uint32_t i = 0; i < r->wltail - r->wlhead; i++)
-            q[i] = r->wl[(r->wlhead + i) % r->wlcap];
-        r->wltail -= r->wlhead;
-        r->wlhead = 0;
-        cl_free(r->wl);
-        r->wl = q;
-        r->wlcap = cap;
+    wf__work *wl = wf__ring_reserve(r->wl, &r->wlhead, &r->wltail,
+                                    &r->wlcap, sizeof(*wl));
+    if (wl == NULL) {
+        r->err = CL_ENOMEM;
+        return;
     }
+    r->wl = wl;
     wf__work *w = &r->wl[r->wltail % r->wlcap];
     w->kind = (uint8_t)kind;
     w->parent = parent;
