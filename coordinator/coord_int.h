@@ -64,6 +64,7 @@ typedef struct coord_attempt {
     uint64_t order;   /* creation order in this process, for listings */
     char cache_key[CL_DIGEST_HEX_SIZE]; /* "" unless cacheable */
     coord_gang *gang; /* couler.io/nodes: its ranks, while placed */
+    char *wait_reason; /* why it still waits in the queue, or NULL */
 } coord_attempt;
 
 /* The latest attempt of each step, by "<uid>.<node id>". */

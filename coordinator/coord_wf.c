@@ -192,6 +192,7 @@ static void attempt_free(coord *c, coord_attempt *a)
     cl_free(a->display);
     cl_free(a->agent);
     cl_free(a->assign);
+    cl_free(a->wait_reason);
     coord__req_free(a->req);
     place_binding_free(&a->binding);
     coord__gang_free(c, a->gang);
@@ -227,6 +228,8 @@ static void queue_remove(coord *c, coord_attempt *a)
         return;
     DL_DELETE(c->queue, a);
     a->queued = false;
+    cl_free(a->wait_reason);
+    a->wait_reason = NULL;
 }
 
 /* Append field 1 (attempt_id) to a packed StepAssign: protobuf keeps the
@@ -625,6 +628,15 @@ static void add_bindings(coord *c, coord_wf *w, json_t *st)
         char key[512];
         snprintf(key, sizeof(key), "%s.%s", w->rec->uid, id);
         coord_attempt *a = latest_attempt(c, key);
+        if (a != NULL && a->queued && a->wait_reason != NULL) {
+            const char *msg = json_string_value(json_object_get(n, "message"));
+            if (msg == NULL || msg[0] == '\0') {
+                char buf[600];
+                snprintf(buf, sizeof(buf), "Waiting for resources: %s",
+                         a->wait_reason);
+                json_object_set_new(n, "message", json_string(buf));
+            }
+        }
         if (a == NULL || a->binding.node_id == NULL)
             continue;
         json_t *b = coord__binding_json(&a->binding);
@@ -1341,6 +1353,10 @@ void coord__schedule(coord *c)
         int rv = gang ? coord__gang_try(c, a, &err)
                       : coord__place_try(c, a, &err);
         if (rv == CL_EAGAIN) {
+            /* said on the step while it waits, as a pending pod's reason */
+            const char *why = err.msg[0] ? err.msg : "no node is free";
+            if (a->wait_reason == NULL || strcmp(a->wait_reason, why) != 0)
+                set_str(&a->wait_reason, why);
             if (!waiting) {
                 waiting = true;
                 waiting_prio = a->priority;

@@ -495,12 +495,30 @@ int place_cluster_decide(place_cluster *c, const place_request *req,
         rv = fits_ever(c, req, &need, err);
         if (rv != 0)
             return rv;
-        char mem[32];
-        fmt_bytes(mem, sizeof(mem), need.mem);
-        cl_errmsg_set(err, "waiting: no ready node has %" PRIu32 " free %s "
-                           "GPUs, %" PRIu32 " %s cores and %s of memory now",
-                      need.gpus, place_vendor_name(need.vendor), need.cores,
-                      need.shared ? "shareable" : "free", mem);
+        /* "no ready node has 8 free nvidia GPUs, 4 free cores and 16 GiB
+         * of memory now", naming only what the step asks for */
+        char parts[3][64];
+        int n = 0;
+        if (need.gpus > 0)
+            snprintf(parts[n++], sizeof(parts[0]), "%" PRIu32 " free %s GPU%s",
+                     need.gpus, place_vendor_name(need.vendor),
+                     need.gpus == 1 ? "" : "s");
+        if (need.cores > 0)
+            snprintf(parts[n++], sizeof(parts[0]), "%" PRIu32 " %s core%s",
+                     need.cores, need.shared ? "shareable" : "free",
+                     need.cores == 1 ? "" : "s");
+        if (need.mem > 0) {
+            char mem[32];
+            fmt_bytes(mem, sizeof(mem), need.mem);
+            snprintf(parts[n++], sizeof(parts[0]), "%s of memory", mem);
+        }
+        if (n == 0)
+            cl_errmsg_set(err, "no ready node can take a step now");
+        else
+            cl_errmsg_set(err, "no ready node has %s%s%s%s%s now", parts[0],
+                          n == 3 ? ", " : n == 2 ? " and " : "",
+                          n >= 2 ? parts[1] : "", n == 3 ? " and " : "",
+                          n == 3 ? parts[2] : "");
         return CL_EAGAIN;
     }
     if (!place__fit_select(s.best->m, s.best, &need, s.topology, &s.best_ev,

@@ -146,6 +146,29 @@ spec:
         limits: {nvidia.com/gpu: 64}
 """
 
+# Two steps that each need every GPU of the DGX-2: one runs until the test
+# lets it go, the other waits for the GPUs and says so.
+QUEUED = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: queued-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: a, template: all-gpus}
+      - {name: b, template: all-gpus}
+  - name: all-gpus
+    container:
+      image: pytorch
+      command: [sh, -c, "while [ ! -e GO ]; do sleep 0.1; done; echo done"]
+      resources:
+        limits: {nvidia.com/gpu: 16, cpu: "1"}
+"""
+
 
 def cpu_list(text):
     """'0-3,8' -> {0, 1, 2, 3, 8}"""
@@ -304,6 +327,35 @@ class TestPlacement(ClusterTest):
         msg = list(pods(st).values())[0]["message"]
         self.assertIn("64 nvidia GPUs", msg)
         self.assertIn("16", msg)
+
+    def test_a_waiting_step_says_what_it_waits_for(self):
+        go = os.path.join(self.c.shared, "queued-go")
+        name = self.c.submit(self.write("queued.yaml",
+                                        QUEUED.replace("GO", go)))
+        deadline = harness.time.monotonic() + 30
+        waiting = None
+        while waiting is None and harness.time.monotonic() < deadline:
+            st = self.c.get(name)
+            p = pods(st)
+            running = [n for n in p.values() if n["phase"] == "Running"]
+            msgs = [n.get("message", "") for n in p.values()
+                    if n["phase"] == "Pending"]
+            if running and any("Waiting for resources" in m for m in msgs):
+                waiting = [m for m in msgs if m][0]
+            else:
+                harness.time.sleep(0.2)
+        self.assertIsNotNone(waiting, self.c.get(name))
+        self.assertIn("16 free nvidia GPUs", waiting)
+        tree = self.c.cli("get", name).stdout
+        self.assertIn("Waiting for resources", tree)
+        with open(go, "w"):
+            pass
+        st = self.c.wait(name, 60)
+        self.assertEqual(st["status"]["phase"], "Succeeded",
+                         self.c.logs(name))
+        for n in pods(st).values():
+            self.assertEqual(self.node_of(n["hostNodeName"]), "dgx2")
+            self.assertNotIn("Waiting", n.get("message", ""))
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ static void test_dgx2_two_eight_gpu_steps(void **state)
     assert_int_not_equal(pkg_seen[0], pkg_seen[1]);
     cl_errmsg err;
     assert_int_equal(place_rv(&o, &r, &err), CL_EAGAIN);
-    assert_non_null(strstr(err.msg, "waiting"));
+    assert_non_null(strstr(err.msg, "no ready node has 8 free nvidia GPUs"));
     for (int i = 0; i < 2; i++)
         place_binding_free(&b[i]);
     place_cluster_free(o.c);
