@@ -2,6 +2,7 @@
  * prune, gc and eviction. Artifacts are in artifact.c. */
 #include "cache/cache_int.h"
 
+#include "common/cl_fs.h"
 #include "common/cl_heap.h"
 #include "common/cl_log.h"
 #include "common/cl_time.h"
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 
 #define COUNTERS_KEY "counters"
 
@@ -84,37 +84,27 @@ int cache__writable(cache_store *s, cl_errmsg *err)
     return 0;
 }
 
-static void fmt_bytes(uint64_t n, char *buf, size_t len)
-{
-    if (n >= (1u << 20))
-        snprintf(buf, len, "%.1f MiB", (double)n / (1 << 20));
-    else if (n >= 1024)
-        snprintf(buf, len, "%.1f KiB", (double)n / 1024);
-    else
-        snprintf(buf, len, "%llu bytes", (unsigned long long)n);
-}
-
 int cache__space(cache_store *s, uint64_t need, const char *what,
                  cl_errmsg *err)
 {
-    struct statvfs v;
-    if (statvfs(s->dir, &v) != 0) {
-        int e = errno;
+    uint64_t avail;
+    bool rdonly;
+    int rv = cl_fs_space(s->dir, &avail, NULL, &rdonly);
+    if (rv != 0) {
         cl_errmsg_set(err, "cache: %s: statvfs '%s': %s", what, s->dir,
-                      strerror(e));
-        return cl_err_from_errno(e);
+                      cl_strerror(rv));
+        return rv;
     }
-    if (v.f_flag & ST_RDONLY) {
+    if (rdonly) {
         cl_errmsg_set(err, "cache: %s: '%s' is on a read-only file system",
                       what, s->dir);
         return CL_EPERM;
     }
-    uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize;
     if (avail < need || avail - need < s->o.reserve_bytes) {
         char a[32], b[32], c[32];
-        fmt_bytes(need, a, sizeof(a));
-        fmt_bytes(s->o.reserve_bytes, b, sizeof(b));
-        fmt_bytes(avail, c, sizeof(c));
+        cl_fs_bytes_format(need, a, sizeof(a));
+        cl_fs_bytes_format(s->o.reserve_bytes, b, sizeof(b));
+        cl_fs_bytes_format(avail, c, sizeof(c));
         cl_errmsg_set(err,
                       "cache: %s: needs %s plus a reserve of %s, but only "
                       "%s are free on the file system of '%s'",

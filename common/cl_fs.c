@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 int cl_mkdir_p(const char *path)
@@ -102,4 +103,35 @@ int cl_read_file(const char *path, size_t max, char **out, size_t *len)
     *out = buf;
     *len = got;
     return 0;
+}
+
+int cl_fs_space(const char *path, uint64_t *avail, uint64_t *size,
+                bool *rdonly)
+{
+    struct statvfs v;
+    if (statvfs(path, &v) != 0)
+        return cl_err_from_errno(errno);
+    if (avail != NULL)
+        *avail = (uint64_t)v.f_bavail * v.f_frsize;
+    if (size != NULL)
+        *size = (uint64_t)v.f_blocks * v.f_frsize;
+    if (rdonly != NULL)
+        *rdonly = (v.f_flag & ST_RDONLY) != 0;
+    return 0;
+}
+
+void cl_fs_bytes_format(uint64_t n, char *buf, size_t len)
+{
+    static const char *units[] = {"B",   "KiB", "MiB", "GiB",
+                                  "TiB", "PiB", "EiB"};
+    double x = (double)n;
+    int u = 0;
+    while (x >= 1024 && u < 6) {
+        x /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%llu B", (unsigned long long)n);
+    else
+        snprintf(buf, len, "%.1f %s", x, units[u]);
 }

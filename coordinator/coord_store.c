@@ -1,6 +1,9 @@
 #include "coordinator/coord_store.h"
 
+#include "common/cl_fs.h"
 #include "common/cl_heap.h"
+#include "common/cl_log.h"
+#include "common/cl_time.h"
 
 #include <rocksdb/c.h>
 #include <stdlib.h>
@@ -12,7 +15,15 @@ struct coord_store {
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;
     rocksdb_writeoptions_t *wopts_sync;
+    char *dir;
+    uint64_t reserve; /* bytes kept free on the store's file system */
+    int64_t logged_at; /* cl_now_ms of the last failure logged */
+    uint64_t unlogged; /* failures since then */
 };
+
+/* Free space kept on the store's file system: a 16 MiB memtable's flush
+ * and the WAL growing meanwhile. */
+#define RESERVE (32ull << 20)
 
 struct coord_batch {
     rocksdb_writebatch_t *wb;
@@ -54,6 +65,11 @@ int coord_store_open(const char *dir, coord_store **out, cl_errmsg *err)
         cl_free(s);
         return rv;
     }
+    s->dir = cl_strdup(dir);
+    uint64_t size = 0;
+    if (s->dir == NULL || cl_fs_space(dir, NULL, &size, NULL) != 0)
+        size = 0;
+    s->reserve = size > 0 && size / 4 < RESERVE ? size / 4 : RESERVE;
     s->ropts = rocksdb_readoptions_create();
     s->wopts = rocksdb_writeoptions_create();
     s->wopts_sync = rocksdb_writeoptions_create();
@@ -67,6 +83,7 @@ void coord_store_close(coord_store *s)
     if (s == NULL)
         return;
     rocksdb_close(s->db);
+    cl_free(s->dir);
     rocksdb_readoptions_destroy(s->ropts);
     rocksdb_writeoptions_destroy(s->wopts);
     rocksdb_writeoptions_destroy(s->wopts_sync);
@@ -167,12 +184,48 @@ size_t coord_batch_count(const coord_batch *b)
     return (size_t)rocksdb_writebatch_count(b->wb);
 }
 
+static int check_space(coord_store *s, size_t need, cl_errmsg *err)
+{
+    if (s->dir == NULL)
+        return 0;
+    uint64_t avail;
+    if (cl_fs_space(s->dir, &avail, NULL, NULL) != 0)
+        return 0; /* RocksDB reports what is wrong, if anything */
+    if (avail >= need && avail - need >= s->reserve)
+        return 0;
+    char a[32], r[32];
+    cl_fs_bytes_format(avail, a, sizeof(a));
+    cl_fs_bytes_format(s->reserve, r, sizeof(r));
+    cl_errmsg_set(err,
+                  "the disk of %s is full: %s free, "
+                  "%s are kept in reserve; free some space",
+                  s->dir, a, r);
+    return CL_ENOSPC;
+}
+
 int coord_store_write(coord_store *s, coord_batch *b, bool sync,
                       cl_errmsg *err)
 {
-    char *rerr = NULL;
-    rocksdb_write(s->db, sync ? s->wopts_sync : s->wopts, b->wb, &rerr);
-    if (rerr != NULL)
-        return rdb_error(rerr, "writing the state store", err);
-    return 0;
+    size_t need = 0;
+    rocksdb_writebatch_data(b->wb, &need);
+    int rv = check_space(s, need, err);
+    if (rv == 0) {
+        char *rerr = NULL;
+        rocksdb_write(s->db, sync ? s->wopts_sync : s->wopts, b->wb, &rerr);
+        if (rerr != NULL)
+            rv = rdb_error(rerr, "writing the state store", err);
+    }
+    if (rv != 0) {
+        /* Callers count failures; the log says why, once per 10 s. */
+        int64_t now = cl_now_ms();
+        if (s->logged_at == 0 || now - s->logged_at >= 10000) {
+            CL_ERROR("%s (%llu more writes failed since the last report)",
+                     err->msg, (unsigned long long)s->unlogged);
+            s->logged_at = now;
+            s->unlogged = 0;
+        } else {
+            s->unlogged++;
+        }
+    }
+    return rv;
 }

@@ -48,7 +48,12 @@ void coord_batch_del_prefix(coord_batch *b, const char *prefix);
 size_t coord_batch_count(const coord_batch *b);
 
 /* coord_store_write - apply atomically; CL_ENOSPC, CL_EPERM or CL_EDB with
- * RocksDB's reason in err. */
+ * the reason in err. A write that would leave less than the reserve free on
+ * the store's file system (32 MiB, or a quarter of a smaller one: room for
+ * a memtable flush) is refused before it reaches RocksDB: a WAL append
+ * that fails for want of space leaves RocksDB refusing every later write
+ * until the process restarts, while a refusal here ends as soon as space
+ * is freed. */
 int coord_store_write(coord_store *s, coord_batch *b, bool sync,
                       cl_errmsg *err);
 

@@ -26,6 +26,7 @@
  */
 #include "placement/place_int.h"
 
+#include "common/cl_fs.h"
 #include "common/cl_heap.h"
 
 #include <inttypes.h>
@@ -347,19 +348,6 @@ oom:
     return CL_ENOMEM;
 }
 
-static void fmt_bytes(char *buf, size_t len, uint64_t v)
-{
-    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB",
-                                  "EiB"};
-    double x = (double)v;
-    int u = 0;
-    while (x >= 1024 && u < 6) {
-        x /= 1024;
-        u++;
-    }
-    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", x, units[u]);
-}
-
 static int fits_ever(const place_cluster *c, const place_request *req,
                      const struct place__need *need, cl_errmsg *err)
 {
@@ -429,12 +417,12 @@ static int fits_ever(const place_cluster *c, const place_request *req,
                            "has %" PRIu32,
                       need->cores, scope, max_cores);
     else if (need->mem > max_mem) {
-        fmt_bytes(a, sizeof(a), need->mem);
-        fmt_bytes(b, sizeof(b), max_mem);
+        cl_fs_bytes_format(need->mem, a, sizeof(a));
+        cl_fs_bytes_format(max_mem, b, sizeof(b));
         cl_errmsg_set(err, "needs %s of memory; the largest node%s has %s", a,
                       scope, b);
     } else {
-        fmt_bytes(a, sizeof(a), need->mem);
+        cl_fs_bytes_format(need->mem, a, sizeof(a));
         cl_errmsg_set(err, "no node%s has %" PRIu32 " %s GPUs, %" PRIu32
                            " cores and %s of memory together",
                       scope, need->gpus, place_vendor_name(need->vendor),
@@ -509,7 +497,7 @@ int place_cluster_decide(place_cluster *c, const place_request *req,
                      need.cores == 1 ? "" : "s");
         if (need.mem > 0) {
             char mem[32];
-            fmt_bytes(mem, sizeof(mem), need.mem);
+            cl_fs_bytes_format(need.mem, mem, sizeof(mem));
             snprintf(parts[n++], sizeof(parts[0]), "%s of memory", mem);
         }
         if (n == 0)

@@ -1,7 +1,12 @@
 """Durability: the coordinator is killed with SIGKILL while a workflow
 runs, restarted, and the workflow completes with no step run twice; an
-agent killed mid-step has its step run again on the other agent."""
+agent killed mid-step has its step run again on the other agent; a
+coordinator whose disk fills up refuses work with the reason and takes it
+again once space is freed."""
+import errno
 import os
+import subprocess
+import tempfile
 import time
 
 import harness
@@ -102,6 +107,83 @@ class TestRestart(ClusterTest):
         self.assertTrue(lost, "a rescheduled step says why")
         agent.start()  # back for the other tests
         self.c.wait_nodes(2)
+
+
+HELLO = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: disk-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: alpine, command: [echo, hello]}
+"""
+
+
+class TestFullDisk(harness.unittest.TestCase):
+    """The coordinator's state store on a small tmpfs that is filled up:
+    a submit is refused with the reason, the daemon lives on, and takes
+    work again as soon as space is freed."""
+
+    def fill(self, path):
+        chunk = b"\0" * 65536
+        with open(path, "wb", buffering=0) as f:
+            while True:
+                try:
+                    f.write(chunk)
+                except OSError as e:
+                    if e.errno == errno.ENOSPC:
+                        return
+                    raise
+
+    def test_full_disk_refuses_then_recovers(self):
+        mnt = tempfile.mkdtemp(prefix="couler-it-disk-")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs",
+                        mnt], check=True)
+        c = None
+        failed = True
+        try:
+            c = harness.Cluster(agents=1, coord_args=[
+                "--data-dir", os.path.join(mnt, "coord")])
+            path = os.path.join(c.dir, "hello.yaml")
+            with open(path, "w") as f:
+                f.write(HELLO)
+            first = c.submit(path)
+            self.assertEqual(c.wait(first, 60)["status"]["phase"],
+                             "Succeeded")
+
+            filler = os.path.join(mnt, "filler")
+            self.fill(filler)
+            p = c.cli("submit", path, "-o", "name", check=False)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("the disk of %s is full" %
+                          os.path.join(mnt, "coord", "state"), p.stderr)
+            self.assertTrue(c.coord.alive())
+            self.assertIn(first, c.cli("list").stdout)
+
+            self.assertIn("is full", c.coord.log())
+
+            os.unlink(filler)
+            second = c.submit(path)
+            self.assertEqual(c.wait(second, 60)["status"]["phase"],
+                             "Succeeded")
+
+            # What was accepted survives a restart; nothing else appears.
+            c.restart_coord(kill9=True)
+            c.wait_nodes(1)
+            names = [line.split()[0] for line in
+                     c.cli("list").stdout.splitlines()[1:] if line.strip()]
+            self.assertEqual(sorted(names), sorted([first, second]))
+            for n in (first, second):
+                self.assertEqual(c.get(n)["status"]["phase"], "Succeeded")
+            failed = False
+        finally:
+            reports = c.close(failed=failed) if c else []
+            subprocess.run(["umount", mnt], check=False)
+            os.rmdir(mnt)
+        self.assertEqual(reports, [])
 
 
 if __name__ == "__main__":
