@@ -469,8 +469,10 @@ typedef struct cache_xfer_store {
     /* sender side */
     int (*read_manifest)(void *data, const cache_digest *artifact,
                          uint8_t **buf, size_t *len);
-    int (*read_chunk)(void *data, const cache_digest *chunk, uint8_t **buf,
-                      size_t *len); /* verified; CL_ECORRUPT otherwise */
+    /* CL_ECORRUPT (and the chunk removed) when it fails the store's
+     * checksum, or with `verify` its digest as well */
+    int (*read_chunk)(void *data, const cache_digest *chunk, bool verify,
+                      uint8_t **buf, size_t *len);
     /* receiver side */
     int (*have_artifact)(void *data, const cache_digest *artifact);
     int (*have_chunk)(void *data, const cache_digest *chunk);

@@ -138,7 +138,8 @@ int cache_xfer_sender_on_msg(cache_xfer_sender *s, const uint8_t *msg,
     case COULER__CACHE__XFER_MSG__BODY_GET_CHUNK: {
         cache_digest c;
         memcpy(c.b, req->get_chunk->chunk.data, CL_DIGEST_SIZE);
-        int r = s->store.read_chunk(s->store.data, &c, &buf, &blen);
+        int r = s->store.read_chunk(s->store.data, &c,
+                                    req->get_chunk->verify, &buf, &blen);
         if (r != 0) {
             rv = send_error(s, req->xfer_id, r, &req->get_chunk->artifact,
                             &req->get_chunk->chunk);
@@ -270,6 +271,7 @@ static int send_get_chunk(cache_xfer_recv *r, struct want *w, int64_t now)
     m.get_chunk = &g;
     g.artifact = bin(r->artifact.b, CL_DIGEST_SIZE);
     g.chunk = bin(w->d, CL_DIGEST_SIZE);
+    g.verify = w->tries > 0;
     w->sent_at = now;
     r->stats.requests_sent++;
     return send_msg(&r->tr, &m);

@@ -4,6 +4,7 @@
 #include "cache_fixture.h"
 
 #include "cache/cache_int.h"
+#include "common/cl_heap.h"
 
 #include <dirent.h>
 
@@ -455,6 +456,58 @@ static void test_corrupt_chunk_on_disk(void **state)
     assert_int_equal(xs.have_artifact(xs.data, &a.digest), 0);
 }
 
+/* The sender side of a transfer reads with RocksDB's CRC instead of a
+ * BLAKE2b pass: a flipped byte in a blob file is still caught there, and
+ * the chunk removed. */
+static void test_corrupt_chunk_on_disk_sender(void **state)
+{
+    struct fixture *f = *state;
+    char src[512], dbdir[512];
+    sub(src, sizeof(src), f->src, "send.bin");
+    fx_write(src, 6 * CACHE_CHUNK_SIZE, 23, 0, 0644);
+    cache_artifact_info a = import_ok(f, src);
+    cache_store_close(f->s);
+    f->s = NULL;
+    sub(dbdir, sizeof(dbdir), f->store, "db");
+    assert_int_equal(flip_blob_file(dbdir), 0);
+    reopen(f);
+    cache_xfer_store xs;
+    cache_store_xfer_store(f->s, &xs);
+    uint8_t *mbuf = NULL;
+    size_t mlen = 0;
+    assert_int_equal(xs.read_manifest(xs.data, &a.digest, &mbuf, &mlen), 0);
+    cache__manifest *m = NULL;
+    assert_int_equal(cache__manifest_decode(mbuf, mlen, &m, NULL), 0);
+    assert_int_equal(m->n_nodes, 1);
+    assert_int_equal(m->nodes[0]->n_chunks, 6);
+    int ok = 0, bad = 0;
+    for (size_t i = 0; i < m->nodes[0]->n_chunks; i++) {
+        cache_digest c;
+        memcpy(c.b, m->nodes[0]->chunks[i].data, CL_DIGEST_SIZE);
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int rv = xs.read_chunk(xs.data, &c, false, &buf, &len);
+        if (rv == 0) {
+            uint8_t d[CL_DIGEST_SIZE];
+            cl_digest(buf, len, d);
+            assert_memory_equal(d, c.b, CL_DIGEST_SIZE);
+            ok++;
+        } else {
+            assert_int_equal(rv, CL_ECORRUPT);
+            bad++;
+        }
+        cl_free(buf);
+    }
+    assert_int_equal(ok, 5);
+    assert_int_equal(bad, 1);
+    cache__manifest_free(m);
+    cl_free(mbuf);
+    cache_artifact_info st;
+    assert_int_equal(cache_store_artifact_stat(f->s, &a.digest, &st, NULL), 0);
+    assert_int_equal(st.missing_chunks, 1);
+    assert_int_equal(xs.have_artifact(xs.data, &a.digest), CL_ENOENT);
+}
+
 static void test_corrupt_chunk_value(void **state)
 {
     struct fixture *f = *state;
@@ -652,6 +705,7 @@ int main(void)
         T(test_handover),
         T(test_handover_tampered),
         T(test_corrupt_chunk_on_disk),
+        T(test_corrupt_chunk_on_disk_sender),
         T(test_corrupt_chunk_value),
         T(test_artifact_remove),
         T(test_export_full_disk),
