@@ -699,7 +699,7 @@ int coord_start(coord *c, cl_errmsg *err)
             return rv;
         }
     }
-    return 0;
+    return coord__http_start(c, err);
 }
 
 static void finish_close(coord *c)
@@ -764,6 +764,15 @@ static void on_emb_closed(agent *a, void *data)
     coord__gossip_close(c, on_gossip_gone);
 }
 
+/* Closing order: HTTP, the embedded agent, gossip, then the sockets. */
+static void on_http_gone(coord *c)
+{
+    if (c->emb)
+        agent_close(c->emb, on_emb_closed, c);
+    else
+        coord__gossip_close(c, on_gossip_gone);
+}
+
 void coord_close(coord *c, void (*cb)(void *data), void *data)
 {
     if (c->closing)
@@ -771,10 +780,7 @@ void coord_close(coord *c, void (*cb)(void *data), void *data)
     c->closing = true;
     c->close_cb = cb;
     c->close_data = data;
-    if (c->emb)
-        agent_close(c->emb, on_emb_closed, c);
-    else
-        coord__gossip_close(c, on_gossip_gone);
+    coord__http_close(c, on_http_gone);
 }
 
 int coord_reload_keys(coord *c, cl_errmsg *err)

@@ -63,21 +63,34 @@ int coord__api_logs(coord *c, const char *name, const char *step,
     Couler__LogsReply rep = COULER__LOGS_REPLY__INIT;
     int rv = coord__logs(c, &req, &rep, err);
     if (rv == 0) {
+        /* One "<step>: <line>" per line, as `couler-coord logs`. A line
+         * may span chunks: an attempt's chunks come in a row, in order. */
+        const char *pod = NULL;
+        bool mid_line = false;
         for (size_t i = 0; i < rep.n_chunks; i++) {
             const Couler__LogChunk *ch = rep.chunks[i];
-            /* One "<step>: <line>" per line, as `couler-coord logs`. */
+            if (mid_line && strcmp(pod, ch->pod) != 0) {
+                cl_buf_putc(out, '\n');
+                mid_line = false;
+            }
+            pod = ch->pod;
             const char *p = (const char *)ch->data.data;
             size_t left = ch->data.len;
             while (left > 0) {
                 const char *nl = memchr(p, '\n', left);
                 size_t len = nl ? (size_t)(nl - p) : left;
-                cl_buf_printf(out, "%s: ", ch->node_name);
+                if (!mid_line)
+                    cl_buf_printf(out, "%s: ", ch->node_name);
                 cl_buf_append(out, p, len);
-                cl_buf_putc(out, '\n');
+                if (nl)
+                    cl_buf_putc(out, '\n');
+                mid_line = nl == NULL;
                 p += len + (nl ? 1 : 0);
                 left -= len + (nl ? 1 : 0);
             }
         }
+        if (mid_line)
+            cl_buf_putc(out, '\n');
         if (rep.more)
             cl_buf_puts(out, "... (more: use couler-coord logs)\n");
     }

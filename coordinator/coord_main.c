@@ -9,9 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #define COULER_VERSION "0.1.0"
+#define UP_HTTP_DEFAULT "127.0.0.1:7780"
 
 static uv_signal_t sig_term, sig_int, sig_hup;
 static coord *the_coord;
@@ -45,6 +48,28 @@ static void on_signal(uv_signal_t *h, int sig)
     }
 }
 
+/* `up` serves the dashboard on UP_HTTP_DEFAULT unless told otherwise; when
+ * that port is taken (another `up` on this machine), it starts without
+ * one rather than not at all. An address given with --http must work. */
+static const char *up_http_default(void)
+{
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", 7780, &sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    bool free_port = fd >= 0 &&
+                     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+                                sizeof(one)) == 0 &&
+                     bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (free_port)
+        return UP_HTTP_DEFAULT;
+    CL_WARN("%s is taken: no dashboard (use --http IP:PORT)",
+            UP_HTTP_DEFAULT);
+    return NULL;
+}
+
 static void daemon_usage(FILE *f, bool up)
 {
     fprintf(f,
@@ -66,6 +91,8 @@ static void daemon_usage(FILE *f, bool up)
             "ones\n"
             "                        (env COULER_CLUSTER_KEY; SIGHUP reloads)\n"
             "  --advertise HOST      host agents use for our endpoints\n"
+            "  --http IP:PORT        HTTP API, dashboard and metrics, or off "
+            "(default %s)\n"
             "%s"
             "  --log-level L         debug|info|warn|error (env COULER_LOG)\n",
             up ? "up" : "serve", up ? "the embedded agent's steps" : "logs",
@@ -73,6 +100,7 @@ static void daemon_usage(FILE *f, bool up)
             up ? "tcp://127.0.0.1:7701"
                : "none: agents connect over tcp "
                  "only when set",
+            up ? UP_HTTP_DEFAULT ", if free" : "off",
             up ? "  --topology FILE       embedded agent: pretend to be this "
                  "hwloc XML\n"
                  "  --max-steps N         embedded agent: concurrent steps\n"
@@ -99,6 +127,7 @@ static int run_daemon(int argc, char **argv, bool up)
         {"gossip-name", required_argument, 0, 'N'},
         {"cluster-key", required_argument, 0, 'k'},
         {"advertise", required_argument, 0, 'V'},
+        {"http", required_argument, 0, 'H'},
         {"log-level", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -110,6 +139,7 @@ static int run_daemon(int argc, char **argv, bool up)
     cfg.embedded_agent = up;
     cfg.cache_policy = "memoize";
     int rc = 0;
+    const char *http = NULL;
     const char **binds = calloc((size_t)argc + 1, sizeof(char *));
     cfg.agent_binds = binds;
     optind = 1;
@@ -170,6 +200,9 @@ static int run_daemon(int argc, char **argv, bool up)
         case 'V':
             cfg.advertise = optarg;
             break;
+        case 'H':
+            http = optarg;
+            break;
         case 'L': {
             int l = cl_log_parse_level(optarg);
             if (l < 0) {
@@ -215,6 +248,9 @@ static int run_daemon(int argc, char **argv, bool up)
         }
     }
     cl_log_set_tag("coord");
+    if (http == NULL && up)
+        http = up_http_default();
+    cfg.http_listen = http && strcmp(http, "off") != 0 ? http : NULL;
     if (cl_crypto_init() != 0) {
         fprintf(stderr, "couler-coord: libsodium failed to initialise\n");
         {
