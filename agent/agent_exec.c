@@ -150,22 +150,32 @@ static void send_report(agent *a, agent_step *s)
         return; /* logs first, so the record is complete when it ends */
     const void *parts[1] = {s->report};
     size_t lens[1] = {s->report_len};
-    cl_zsock_send(&a->zs, 1, parts, lens);
+    if (cl_zsock_send(&a->zs, 1, parts, lens) == 0)
+        s->report_sent = true;
 }
 
+/* Logs go out a bounded amount per tick; a step that exited with more
+ * unsent log than that has its report held back until the log is out,
+ * and sent from here then. */
 void agent__flush_logs(agent *a)
 {
     if (!a->registered)
         return;
-    for (agent_step *s = a->steps; s != NULL; s = s->hh.next)
-        flush_step_log(a, s);
+    for (agent_step *s = a->steps; s != NULL; s = s->hh.next) {
+        if (s->state == AGENT_STEP_EXITED && !s->report_sent)
+            send_report(a, s);
+        else
+            flush_step_log(a, s);
+    }
 }
 
 void agent__resend_reports(agent *a)
 {
     for (agent_step *s = a->steps; s != NULL; s = s->hh.next)
-        if (s->state == AGENT_STEP_EXITED)
+        if (s->state == AGENT_STEP_EXITED) {
+            s->report_sent = false;
             send_report(a, s);
+        }
 }
 
 /* ---- outputs and the report ---------------------------------------------*/

@@ -59,6 +59,7 @@ struct agent_step {
 
     uint8_t *report;     /* packed StepExited envelope, until acked */
     size_t report_len;
+    bool report_sent;    /* sent since the last (re-)registration */
 
     /* The verdict, settled when the process is gone. */
     int verdict_phase;   /* AGENT_PHASE_* */

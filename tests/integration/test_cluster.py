@@ -50,6 +50,20 @@ spec:
       command: [sh, -c, "echo started; sleep 60; echo finished"]
 """
 
+LOUD = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: loud-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container:
+      image: python
+      command: [python3, -c, "import sys\\nfor i in range(1, 80001): sys.stdout.write('line %d %s\\\\n' % (i, 'x' * 96))"]
+"""
+
 
 class TestCluster(ClusterTest):
     agents = 2
@@ -130,6 +144,21 @@ class TestCluster(ClusterTest):
         self.assertEqual(pp["boom"]["outputs"].get("exitCode"), "3")
         self.assertNotIn("never", pp)  # later groups never run
         self.assertIn("exiting with 3", self.c.logs(name, "boom"))
+
+    def test_step_with_a_large_log(self):
+        # 8 MiB of output: more than the agent sends in one tick, so the
+        # report waits for the log and goes out once it is all sent.
+        path = self.write("loud.yaml", LOUD)
+        name = self.c.submit(path)
+        st = self.c.wait(name, 60)
+        self.assertEqual(st["status"]["phase"], "Succeeded")
+        lines = self.c.logs(name).splitlines()
+        self.assertEqual(len(lines), 80000)
+        body = [line.split(": ", 1)[1] for line in lines]
+        self.assertEqual(body[0], "line 1 " + "x" * 96)
+        self.assertEqual(body[-1], "line 80000 " + "x" * 96)
+        self.assertEqual(body, ["line %d %s" % (i, "x" * 96)
+                                for i in range(1, 80001)])
 
     def test_bad_yaml_stores_nothing(self):
         before = self.c.cli("list", "-o", "name").stdout
