@@ -4,6 +4,7 @@
 #include "common/cl_hash.h"
 #include "common/cl_heap.h"
 #include "common/cl_log.h"
+#include "common/cl_signals.h"
 #include "placement/place.h"
 
 #include <getopt.h>
@@ -52,37 +53,27 @@ static void usage(FILE *f)
             "  -h, --help          this text\n");
 }
 
-static uv_signal_t sigterm, sigint, sighup;
-static agent *the_agent;
+static cl_signals sigs;
 
 static void on_closed(agent *a, void *data)
 {
     (void)a;
     (void)data;
-    uv_close((uv_handle_t *)&sigterm, NULL);
-    uv_close((uv_handle_t *)&sigint, NULL);
-    uv_close((uv_handle_t *)&sighup, NULL);
+    cl_signals_close(&sigs);
 }
 
-static void on_hup(uv_signal_t *h, int sig)
+static void on_reload(void *data)
 {
-    (void)h;
-    (void)sig;
     cl_errmsg err;
     cl_errmsg_clear(&err);
-    if (the_agent && agent_reload_keys(the_agent, &err) != 0)
+    if (agent_reload_keys(data, &err) != 0)
         CL_ERROR("reloading the cluster keys: %s", err.msg);
 }
 
-static void on_signal(uv_signal_t *h, int sig)
+static void on_stop(void *data, int sig)
 {
-    (void)h;
-    CL_INFO("signal %d: stopping", sig);
-    if (the_agent) {
-        agent *a = the_agent;
-        the_agent = NULL;
-        agent_close(a, on_closed, NULL);
-    }
+    (void)sig;
+    agent_close(data, on_closed, NULL);
 }
 
 int main(int argc, char **argv)
@@ -215,23 +206,20 @@ int main(int argc, char **argv)
     uv_loop_t *loop = uv_default_loop();
     cl_errmsg err;
     cl_errmsg_clear(&err);
-    int rv = agent_new(loop, NULL, &cfg, &the_agent, &err);
+    agent *a = NULL;
+    int rv = agent_new(loop, NULL, &cfg, &a, &err);
     if (rv == 0)
-        rv = agent_start(the_agent, &err);
+        rv = agent_start(a, &err);
     if (rv != 0) {
         fprintf(stderr, "couler-agent: %s\n",
                 err.msg[0] ? err.msg : cl_strerror(rv));
-        if (the_agent)
-            agent_close(the_agent, NULL, NULL);
+        if (a)
+            agent_close(a, NULL, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
         return 1;
     }
-    uv_signal_init(loop, &sigterm);
-    uv_signal_init(loop, &sigint);
-    uv_signal_start(&sigterm, on_signal, SIGTERM);
-    uv_signal_start(&sigint, on_signal, SIGINT);
-    uv_signal_init(loop, &sighup);
-    uv_signal_start(&sighup, on_hup, SIGHUP);
+    if (cl_signals_start(&sigs, loop, on_stop, on_reload, a) != 0)
+        CL_WARN("signal handlers not installed: stop with SIGKILL");
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     free(labels);

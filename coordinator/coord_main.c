@@ -4,6 +4,7 @@
 
 #include "common/cl_hash.h"
 #include "common/cl_log.h"
+#include "common/cl_signals.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -16,36 +17,26 @@
 #define COULER_VERSION "0.1.0"
 #define UP_HTTP_DEFAULT "127.0.0.1:7780"
 
-static uv_signal_t sig_term, sig_int, sig_hup;
-static coord *the_coord;
+static cl_signals sigs;
 
 static void on_closed(void *data)
 {
     (void)data;
-    uv_close((uv_handle_t *)&sig_term, NULL);
-    uv_close((uv_handle_t *)&sig_int, NULL);
-    uv_close((uv_handle_t *)&sig_hup, NULL);
+    cl_signals_close(&sigs);
 }
 
-static void on_hup(uv_signal_t *h, int sig)
+static void on_reload(void *data)
 {
-    (void)h;
-    (void)sig;
     cl_errmsg err;
     cl_errmsg_clear(&err);
-    if (the_coord && coord_reload_keys(the_coord, &err) != 0)
+    if (coord_reload_keys(data, &err) != 0)
         CL_ERROR("reloading the cluster keys: %s", err.msg);
 }
 
-static void on_signal(uv_signal_t *h, int sig)
+static void on_stop(void *data, int sig)
 {
-    (void)h;
-    CL_INFO("signal %d: stopping", sig);
-    if (the_coord) {
-        coord *c = the_coord;
-        the_coord = NULL;
-        coord_close(c, on_closed, NULL);
-    }
+    (void)sig;
+    coord_close(data, on_closed, NULL);
 }
 
 /* `up` serves the dashboard on UP_HTTP_DEFAULT unless told otherwise; when
@@ -253,34 +244,27 @@ static int run_daemon(int argc, char **argv, bool up)
     cfg.http_listen = http && strcmp(http, "off") != 0 ? http : NULL;
     if (cl_crypto_init() != 0) {
         fprintf(stderr, "couler-coord: libsodium failed to initialise\n");
-        {
-            rc = 1;
-            goto out;
-        }
+        rc = 1;
+        goto out;
     }
     uv_loop_t *loop = uv_default_loop();
     cl_errmsg err;
     cl_errmsg_clear(&err);
-    int rv = coord_new(loop, &cfg, &the_coord, &err);
+    coord *c = NULL;
+    int rv = coord_new(loop, &cfg, &c, &err);
     if (rv == 0)
-        rv = coord_start(the_coord, &err);
+        rv = coord_start(c, &err);
     if (rv != 0) {
         fprintf(stderr, "couler-coord: %s\n",
                 err.msg[0] ? err.msg : cl_strerror(rv));
-        if (the_coord)
-            coord_close(the_coord, NULL, NULL);
+        if (c)
+            coord_close(c, NULL, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
-        {
-            rc = 1;
-            goto out;
-        }
+        rc = 1;
+        goto out;
     }
-    uv_signal_init(loop, &sig_term);
-    uv_signal_init(loop, &sig_int);
-    uv_signal_start(&sig_term, on_signal, SIGTERM);
-    uv_signal_start(&sig_int, on_signal, SIGINT);
-    uv_signal_init(loop, &sig_hup);
-    uv_signal_start(&sig_hup, on_hup, SIGHUP);
+    if (cl_signals_start(&sigs, loop, on_stop, on_reload, c) != 0)
+        CL_WARN("signal handlers not installed: stop with SIGKILL");
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
 out:
