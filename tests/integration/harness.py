@@ -5,6 +5,7 @@ Every process started here is stopped by its pid (SIGTERM, then SIGKILL),
 never by name. Set COULER_KEEP=1 to keep the temporary directory of a
 failed run for inspection.
 """
+import atexit
 import json
 import os
 import shutil
@@ -40,11 +41,32 @@ def write_key(path, *keys):
     return path
 
 
+_shims = []
+
+
+def shims_dir():
+    """tests/shims, where a step can see it: a step with a private view has
+    a /tmp of its own, so a checkout under /tmp has its shims copied to
+    /var/tmp (removed at exit)."""
+    src = os.path.join(SRC, "tests", "shims")
+    real = os.path.realpath(src)
+    if real != "/tmp" and not real.startswith("/tmp/"):
+        return src
+    if not _shims:
+        d = tempfile.mkdtemp(prefix="couler-it-shims-", dir="/var/tmp")
+        os.chmod(d, 0o755)
+        for name in os.listdir(src):
+            shutil.copy2(os.path.join(src, name), os.path.join(d, name))
+        atexit.register(shutil.rmtree, d, True)
+        _shims.append(d)
+    return _shims[0]
+
+
 def step_env():
     """Environment for daemons: steps see the shims (argosay) and the
     places Debian puts games (cowsay) on PATH."""
     env = dict(os.environ)
-    shims = os.path.join(SRC, "tests", "shims")
+    shims = shims_dir()
     env["PATH"] = ":".join([shims, env.get("PATH", "/usr/bin:/bin"),
                             "/usr/games", "/usr/local/games"])
     env.setdefault("COULER_LOG", "info")
