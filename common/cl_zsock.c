@@ -77,7 +77,11 @@ static int recv_message(cl_zsock *s, zmq_msg_t *parts, size_t *n)
         zmq_msg_t tmp;
         zmq_msg_t *m = count < CL_ZSOCK_MAX_FRAMES ? &parts[count] : &tmp;
         zmq_msg_init(m);
-        if (zmq_msg_recv(m, s->zs, ZMQ_DONTWAIT) < 0) {
+        int rc;
+        do
+            rc = zmq_msg_recv(m, s->zs, ZMQ_DONTWAIT);
+        while (rc < 0 && zmq_errno() == EINTR);
+        if (rc < 0) {
             int e = zmq_errno();
             zmq_msg_close(m);
             for (size_t i = 0; i < count && i < CL_ZSOCK_MAX_FRAMES; i++)
@@ -95,6 +99,13 @@ static int recv_message(cl_zsock *s, zmq_msg_t *parts, size_t *n)
     return 0;
 }
 
+/* ZMQ_FD is edge-triggered: it signals once when commands arrive for a
+ * socket whose mailbox was idle, and every recv, send or ZMQ_EVENTS may
+ * consume that signal. So a drain must go on until ZMQ_EVENTS says there
+ * is nothing to read. A call interrupted by a signal (EINTR: SIGCHLD from
+ * the steps, for one) is retried; stopping there would leave messages
+ * queued behind a signal already consumed, and the socket silent for
+ * good. Another error is retried on the next turn of the loop. */
 static void drain(cl_zsock *s)
 {
     if (s->draining || s->closing)
@@ -105,8 +116,13 @@ static void drain(cl_zsock *s)
             break;
         int events = 0;
         size_t elen = sizeof(events);
-        if (zmq_getsockopt(s->zs, ZMQ_EVENTS, &events, &elen) != 0)
+        if (zmq_getsockopt(s->zs, ZMQ_EVENTS, &events, &elen) != 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            s->errors++;
+            schedule_drain(s);
             break;
+        }
         if ((events & ZMQ_POLLOUT) && s->want_writable) {
             s->want_writable = 0;
             if (s->writable_cb)
@@ -118,8 +134,13 @@ static void drain(cl_zsock *s)
         zmq_msg_t parts[CL_ZSOCK_MAX_FRAMES];
         size_t n = 0;
         int rv = recv_message(s, parts, &n);
-        if (rv != 0)
+        if (rv != 0) {
+            if (rv != CL_EAGAIN) {
+                s->errors++;
+                schedule_drain(s);
+            }
             break;
+        }
         if (n > CL_ZSOCK_MAX_FRAMES) {
             s->dropped_oversized++;
             for (size_t i = 0; i < CL_ZSOCK_MAX_FRAMES; i++)
@@ -148,7 +169,11 @@ int cl_zsock_send(cl_zsock *s, size_t n, const void *const *data,
         return CL_ECLOSED;
     for (size_t i = 0; i < n; i++) {
         int flags = ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0);
-        if (zmq_send(s->zs, data[i], len[i], flags) < 0) {
+        int rc;
+        do
+            rc = zmq_send(s->zs, data[i], len[i], flags);
+        while (rc < 0 && zmq_errno() == EINTR);
+        if (rc < 0) {
             int e = zmq_errno();
             /* A multipart message is queued atomically: a failure can only
              * happen on the first frame (ROUTER peer lookup, HWM). */

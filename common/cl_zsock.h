@@ -59,6 +59,7 @@ struct cl_zsock {
     uint64_t sent;
     uint64_t dropped_oversized; /* messages with too many frames */
     uint64_t wakeups;
+    uint64_t errors; /* recv or ZMQ_EVENTS failures other than EINTR/EAGAIN */
 };
 
 /* cl_zsock_init - bind the glue to a ZeroMQ socket `zs` (not owned). Returns

@@ -1,5 +1,8 @@
 /* The libuv<->ZeroMQ glue: a DEALER and a ROUTER on one loop exchange
- * 100,000 messages each way with none lost, and the loop sleeps when idle. */
+ * 100,000 messages each way with none lost, over TCP and over inproc (as
+ * the coordinator and its embedded agent do), also while signals keep
+ * interrupting the calls into ZeroMQ (EINTR), and the loop sleeps when
+ * idle. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +12,9 @@
 #include "common/cl_err.h"
 #include "common/cl_zsock.h"
 
+#include <signal.h>
 #include <string.h>
+#include <sys/time.h>
 #include <uv.h>
 #include <zmq.h>
 
@@ -116,9 +121,33 @@ static void close_cb(uv_handle_t *h)
     (void)h;
 }
 
-static void test_100k_both_ways(void **state)
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
 {
-    (void)state;
+    (void)sig;
+    alarms++;
+}
+
+/* Exchange N_MSGS each way over `endpoint`; with `interrupt`, a SIGALRM
+ * (installed without SA_RESTART) every 100 us interrupts whatever system
+ * call ZeroMQ is in. */
+static void both_ways(const char *endpoint, int interrupt)
+{
+    struct sigaction sa, old_sa;
+    struct itimerval it, old_it;
+    if (interrupt) {
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_alarm;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = 0; /* no SA_RESTART: calls fail with EINTR */
+        assert_int_equal(sigaction(SIGALRM, &sa, &old_sa), 0);
+        memset(&it, 0, sizeof(it));
+        it.it_interval.tv_usec = 100;
+        it.it_value.tv_usec = 100;
+        alarms = 0;
+        assert_int_equal(setitimer(ITIMER_REAL, &it, &old_it), 0);
+    }
     struct fixture f;
     memset(&f, 0, sizeof(f));
     assert_int_equal(uv_loop_init(&f.loop), 0);
@@ -128,7 +157,7 @@ static void test_100k_both_ways(void **state)
     f.router.is_router = 1;
     int one = 1;
     zmq_setsockopt(f.router.sock, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
-    assert_int_equal(zmq_bind(f.router.sock, "tcp://127.0.0.1:*"), 0);
+    assert_int_equal(zmq_bind(f.router.sock, endpoint), 0);
     char ep[256];
     size_t eplen = sizeof(ep);
     zmq_getsockopt(f.router.sock, ZMQ_LAST_ENDPOINT, ep, &eplen);
@@ -158,6 +187,12 @@ static void test_100k_both_ways(void **state)
             before == f.dealer.received + f.router.received)
             break;
     }
+    if (interrupt) {
+        memset(&it, 0, sizeof(it));
+        assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+        assert_int_equal(sigaction(SIGALRM, &old_sa, NULL), 0);
+        assert_true(alarms > 100); /* the run was interrupted, often */
+    }
     assert_int_equal(f.router.received, N_MSGS);
     assert_int_equal(f.dealer.received, N_MSGS);
     assert_int_equal(f.router.out_of_order, 0);
@@ -179,6 +214,25 @@ static void test_100k_both_ways(void **state)
     zmq_close(f.dealer.sock);
     zmq_close(f.router.sock);
     zmq_ctx_term(f.ctx);
+}
+
+static void test_100k_both_ways(void **state)
+{
+    (void)state;
+    both_ways("tcp://127.0.0.1:*", 0);
+}
+
+static void test_100k_both_ways_inproc(void **state)
+{
+    (void)state;
+    both_ways("inproc://both-ways", 0);
+}
+
+static void test_100k_both_ways_interrupted(void **state)
+{
+    (void)state;
+    both_ways("inproc://interrupted", 1);
+    both_ways("tcp://127.0.0.1:*", 1);
 }
 
 /* A message that is already queued when the glue starts is delivered
@@ -217,6 +271,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_100k_both_ways),
+        cmocka_unit_test(test_100k_both_ways_inproc),
+        cmocka_unit_test(test_100k_both_ways_interrupted),
         cmocka_unit_test(test_queued_before_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
