@@ -1230,31 +1230,24 @@ static int copy_fd(int src, int dst)
     }
 }
 
-/* hand_node - give the consumer `name` under dirfd the content of node n
- * from the hand-over area: reflink, else hard link, else copy. */
-static int hand_node(cache_store *s, const Couler__Cache__Node *n, int dirfd,
-                     const char *name, enum cache_handover *how, cl_errmsg *err)
+/* clone_or_link - give `name` under dirfd the content of the hand-over file
+ * `blob` (open as `src`): 0 when reflinked or hard-linked, 1 when neither
+ * works on this file system and a copy is needed, else an error (errno of a
+ * failed link left in place for the caller). */
+static int clone_or_link(const Couler__Cache__Node *n, const char *blob,
+                         int src, int dirfd, const char *name,
+                         enum cache_handover *how, cl_errmsg *err)
 {
-    char blob[4200];
-    int rv = ensure_blob(s, n, blob, sizeof(blob), err);
-    if (rv != 0)
-        return rv;
-    int src = open(blob, O_RDONLY | O_CLOEXEC);
-    if (src < 0)
-        return sys_err(err, "open", blob);
+    int rv = 0;
     int dst =
         openat(dirfd, name,
                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (dst < 0) {
-        rv = sys_err(err, "create", name);
-        close(src);
-        return rv;
-    }
+    if (dst < 0)
+        return sys_err(err, "create", name);
     if (ioctl(dst, FICLONE, src) == 0) {
         if (fchmod(dst, n->mode & 0777) != 0)
             rv = sys_err(err, "chmod", name);
         close(dst);
-        close(src);
         if (rv == 0 && *how < CACHE_HANDOVER_REFLINK)
             *how = CACHE_HANDOVER_REFLINK;
         return rv;
@@ -1262,19 +1255,53 @@ static int hand_node(cache_store *s, const Couler__Cache__Node *n, int dirfd,
     close(dst);
     unlinkat(dirfd, name, 0);
     if (linkat(AT_FDCWD, blob, dirfd, name, 0) == 0) {
-        close(src);
         if (*how < CACHE_HANDOVER_HARDLINK)
             *how = CACHE_HANDOVER_HARDLINK;
         return 0;
     }
-    if (errno != EXDEV && errno != EPERM && errno != EMLINK &&
-        errno != ENOTSUP) {
-        rv = sys_err(err, "link", name);
-        close(src);
-        return rv;
+    if (errno == EXDEV || errno == EPERM || errno == EMLINK ||
+        errno == ENOTSUP)
+        return 1;
+    int e = errno;
+    rv = sys_err(err, "link", name);
+    errno = e;
+    return rv;
+}
+
+/* hand_node - give the consumer `name` under dirfd the content of node n
+ * from the hand-over area: reflink, else hard link, else copy. The file is
+ * made and linked under the lock of its content, so that consumers of one
+ * artifact handed over at once share one file; a gc that removes it between
+ * the check and the link (ENOENT) has it made again. */
+static int hand_node(cache_store *s, const Couler__Cache__Node *n, int dirfd,
+                     const char *name, enum cache_handover *how, cl_errmsg *err)
+{
+    pthread_mutex_t *mu =
+        &s->blob_mu[(n->digest.len > 0 ? n->digest.data[0] : 0) %
+                    CACHE__BLOB_LOCKS];
+    char blob[4200];
+    int rv, src = -1;
+    for (int tries = 0;; tries++) {
+        pthread_mutex_lock(mu);
+        rv = ensure_blob(s, n, blob, sizeof(blob), err);
+        if (rv == 0 && (src = open(blob, O_RDONLY | O_CLOEXEC)) < 0)
+            rv = sys_err(err, "open", blob);
+        if (rv == 0)
+            rv = clone_or_link(n, blob, src, dirfd, name, how, err);
+        int e = errno;
+        pthread_mutex_unlock(mu);
+        if (rv == 1)
+            break; /* copy, outside the lock: src stays readable */
+        if (src >= 0)
+            close(src);
+        if (rv == 0 || e != ENOENT || tries == 3)
+            return rv;
+        cl_errmsg_clear(err);
+        src = -1;
     }
-    dst = openat(dirfd, name,
-                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    rv = 0;
+    int dst = openat(dirfd, name,
+                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (dst < 0) {
         rv = sys_err(err, "create", name);
         close(src);

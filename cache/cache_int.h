@@ -92,6 +92,8 @@ uint32_t cache__dset_dec(cache__dset *s, const uint8_t *d);
 #define CACHE__P_DATA 'd'     /* chunks: 'd' + digest -> bytes */
 #define CACHE__P_REF 'r'      /* chunks: 'r' + digest -> ChunkRef */
 
+#define CACHE__BLOB_LOCKS 16
+
 struct cache_store {
     cache_store_opts o;
     char *dir;      /* cl_strdup'd o.dir */
@@ -110,6 +112,10 @@ struct cache_store {
     /* Counters, persisted in the stats column family. */
     Couler__Cache__Counters ctr;
     pthread_mutex_t ctr_mu; /* counters are bumped by readers too */
+    /* A hand-over file is checked, written and linked under the lock of its
+     * content (striped), so that two consumers of one artifact never see
+     * the other's file half made. Taken before `mu`, never under it. */
+    pthread_mutex_t blob_mu[CACHE__BLOB_LOCKS];
 };
 
 int64_t cache__now(cache_store *s);

@@ -268,6 +268,8 @@ int cache_store_open(const cache_store_opts *o, cache_store **out,
         s->o.low_watermark = 0.9;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->ctr_mu, NULL);
+    for (size_t i = 0; i < CACHE__BLOB_LOCKS; i++)
+        pthread_mutex_init(&s->blob_mu[i], NULL);
     couler__cache__counters__init(&s->ctr);
     s->dir = cl_strdup(o->dir);
     s->db_path = join(o->dir, "db");
@@ -319,6 +321,8 @@ void cache_store_close(cache_store *s)
     cache__rdb_close(s->db);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->ctr_mu);
+    for (size_t i = 0; i < CACHE__BLOB_LOCKS; i++)
+        pthread_mutex_destroy(&s->blob_mu[i]);
     cl_free(s->dir);
     cl_free(s->db_path);
     cl_free(s->blob_dir);

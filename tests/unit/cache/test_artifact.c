@@ -7,6 +7,7 @@
 #include "common/cl_heap.h"
 
 #include <dirent.h>
+#include <pthread.h>
 
 struct fixture {
     char dir[256];   /* temp root */
@@ -381,6 +382,84 @@ static void test_handover_tampered(void **state)
     assert_int_equal(u.corrupt, 1);
 }
 
+/* Consumers of one artifact handed over at once, on threads, each round
+ * after the hand-over area was emptied: every one gets the content (no
+ * consumer sees another's file half made and removes it). */
+#define HO_THREADS 8
+#define HO_ROUNDS 60
+
+struct ho_arg {
+    struct fixture *f;
+    const cache_digest *d;
+    pthread_barrier_t *bar;
+    int id;
+    int failures;
+    char msg[CL_ERRMSG_SIZE];
+};
+
+static void *ho_thread(void *p)
+{
+    struct ho_arg *a = p;
+    for (int r = 0; r < HO_ROUNDS; r++) {
+        char dest[600];
+        snprintf(dest, sizeof(dest), "%s/c-%d-%d", a->f->out, r, a->id);
+        pthread_barrier_wait(a->bar);
+        enum cache_handover how = 0;
+        cl_errmsg err;
+        cl_errmsg_clear(&err);
+        if (cache_store_handover(a->f->s, a->d, dest, &how, &err) != 0) {
+            a->failures++;
+            snprintf(a->msg, sizeof(a->msg), "%s", err.msg);
+        }
+        pthread_barrier_wait(a->bar); /* the main thread empties the area */
+        pthread_barrier_wait(a->bar);
+    }
+    return NULL;
+}
+
+static void test_handover_concurrent(void **state)
+{
+    struct fixture *f = *state;
+    char src[512], blobs[400];
+    sub(src, sizeof(src), f->src, "shared.bin");
+    fx_write(src, 3 * CACHE_CHUNK_SIZE + 17, 9, 0, 0644);
+    cache_artifact_info info = import_ok(f, src);
+    sub(blobs, sizeof(blobs), f->store, "blobs");
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, HO_THREADS + 1);
+    struct ho_arg args[HO_THREADS];
+    pthread_t th[HO_THREADS];
+    for (int i = 0; i < HO_THREADS; i++) {
+        args[i] = (struct ho_arg){.f = f, .d = &info.digest, .bar = &bar,
+                                  .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, ho_thread, &args[i]),
+                         0);
+    }
+    for (int r = 0; r < HO_ROUNDS; r++) {
+        pthread_barrier_wait(&bar); /* go */
+        pthread_barrier_wait(&bar); /* all handed over */
+        fx_rm_rf(blobs);
+        mkdir(blobs, 0700);
+        pthread_barrier_wait(&bar);
+    }
+    int failures = 0;
+    for (int i = 0; i < HO_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        if (args[i].failures > 0)
+            fprintf(stderr, "consumer %d: %d failures, last: %s\n", i,
+                    args[i].failures, args[i].msg);
+        failures += args[i].failures;
+    }
+    pthread_barrier_destroy(&bar);
+    assert_int_equal(failures, 0);
+    for (int r = 0; r < HO_ROUNDS; r += 7)
+        for (int i = 0; i < HO_THREADS; i++) {
+            char dest[600];
+            snprintf(dest, sizeof(dest), "%s/c-%d-%d", f->out, r, i);
+            assert_true(fx_same(src, dest));
+        }
+}
+
 /* flip_blob_file - change one byte of chunk data in the first *.blob
  * file. */
 static int flip_blob_file(const char *dbdir)
@@ -704,6 +783,7 @@ int main(void)
         T(test_import_errors),
         T(test_handover),
         T(test_handover_tampered),
+        T(test_handover_concurrent),
         T(test_corrupt_chunk_on_disk),
         T(test_corrupt_chunk_on_disk_sender),
         T(test_corrupt_chunk_value),
