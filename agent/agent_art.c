@@ -39,8 +39,21 @@ typedef struct art_fetch {
     size_t input;
     cache_xfer_recv *recv;
     art_peer *peer;
+    unsigned checks; /* chunk checks on the thread pool */
+    bool orphan;     /* ended (or cancelled) while checks were running */
     struct art_fetch *next;
 } art_fetch;
+
+/* A received chunk hashed and written on the thread pool. */
+typedef struct check_job {
+    uv_work_t work;
+    agent *a;
+    art_fetch *f;
+    cache_digest chunk;
+    uint8_t *buf;
+    size_t len;
+    int rv;
+} check_job;
 
 struct agent_art {
     cache_store *store;
@@ -206,6 +219,77 @@ static void start_handover(agent *a, agent_step *s)
     }
 }
 
+/* fetch_free - a fetch unlinked from the list; one with chunk checks still
+ * running is freed by the last of them. */
+static void fetch_free(art_fetch *f)
+{
+    if (f->checks > 0) {
+        f->orphan = true;
+        f->s = NULL;
+        return;
+    }
+    cache_xfer_recv_free(f->recv);
+    cl_free(f);
+}
+
+static void check_work(uv_work_t *w)
+{
+    check_job *j = w->data;
+    cache_xfer_store st;
+    cache_store_xfer_store(j->a->art->store, &st);
+    j->rv = cache_xfer_check_write(&st, &j->chunk, j->buf, j->len);
+}
+
+static void check_after(uv_work_t *w, int status)
+{
+    check_job *j = w->data;
+    agent *a = j->a;
+    art_fetch *f = j->f;
+    int rv = status != 0 ? CL_ECANCELED : j->rv;
+    cache_digest chunk = j->chunk;
+    cl_free(j->buf);
+    cl_free(j);
+    a->jobs--;
+    f->checks--;
+    if (f->orphan) {
+        fetch_free(f);
+    } else {
+        cache_xfer_recv_chunk_checked(f->recv, &chunk, rv, cl_now_ms());
+        enum cache_xfer_state st = cache_xfer_recv_state(f->recv);
+        if (st == CACHE_XFER_DONE || st == CACHE_XFER_FAILED)
+            fetch_done(a, f);
+    }
+    agent__steps_closed(a);
+}
+
+static int check_start(void *data, cache_xfer_recv *r, const cache_digest *chunk,
+                       uint8_t *buf, size_t len)
+{
+    (void)r;
+    art_fetch *f = data;
+    agent *a = f->peer->a;
+    check_job *j = cl_calloc(1, sizeof(*j));
+    if (j == NULL) {
+        cl_free(buf);
+        return CL_ENOMEM;
+    }
+    j->a = a;
+    j->f = f;
+    j->chunk = *chunk;
+    j->buf = buf;
+    j->len = len;
+    j->work.data = j;
+    int rv = uv_queue_work(a->loop, &j->work, check_work, check_after);
+    if (rv != 0) {
+        cl_free(buf);
+        cl_free(j);
+        return CL_EUV;
+    }
+    a->jobs++;
+    f->checks++;
+    return 0;
+}
+
 static void fetch_done(agent *a, art_fetch *f)
 {
     agent_step *s = f->s;
@@ -235,8 +319,7 @@ static void fetch_done(agent *a, art_fetch *f)
                  in->digest);
     }
     unlink_fetch(a, f);
-    cache_xfer_recv_free(f->recv);
-    cl_free(f);
+    fetch_free(f);
     if (--s->pending_fetches == 0) {
         if (s->art_status != 0)
             s->art_cb(s);
@@ -345,6 +428,8 @@ int agent__art_prepare_inputs(agent *a, agent_step *s,
         cache_xfer_recv_opts_init(&o);
         o.xfer_id = f->id;
         o.credit = 16;
+        o.offload.data = f;
+        o.offload.start = check_start;
         cache_xfer_store st;
         cache_store_xfer_store(a->art->store, &st);
         cache_xfer_transport tr = {p, peer_send};
@@ -386,8 +471,7 @@ void agent__art_cancel_fetches(agent *a, agent_step *s)
         n = f->next;
         if (f->s == s) {
             unlink_fetch(a, f);
-            cache_xfer_recv_free(f->recv);
-            cl_free(f);
+            fetch_free(f);
         }
     }
     s->pending_fetches = 0;
@@ -664,8 +748,7 @@ void agent__art_close(agent *a)
         art_fetch *f = art->fetches;
         art->fetches = f->next;
         f->s->pending_fetches--;
-        cache_xfer_recv_free(f->recv);
-        cl_free(f);
+        fetch_free(f);
     }
     art_peer *p, *tmp;
     HASH_ITER(hh, art->peers, p, tmp)

@@ -295,6 +295,69 @@ static void free_listing(Couler__CacheAdminReply *r)
     cl_free(r->entries);
 }
 
+/* ---- prune (on the thread pool) ------------------------------------------*/
+
+typedef struct prune_job {
+    uv_work_t work;
+    agent *a;
+    uint64_t rid;
+    int64_t older_than_ms;
+    int rv;
+    cache_gc_report gr;
+    cl_errmsg err;
+} prune_job;
+
+static void prune_work(uv_work_t *w)
+{
+    prune_job *j = w->data;
+    j->rv = cache_store_prune(agent__art_store(j->a), j->older_than_ms,
+                              &j->gr, &j->err);
+}
+
+static void prune_after(uv_work_t *w, int status)
+{
+    prune_job *j = w->data;
+    agent *a = j->a;
+    Couler__CacheAdminReply rep = COULER__CACHE_ADMIN_REPLY__INIT;
+    if (status != 0 && j->rv == 0) {
+        j->rv = CL_ECANCELED;
+        cl_errmsg_set(&j->err, "cache prune: cancelled");
+    }
+    rep.count = j->rv == 0 ? (uint32_t)j->gr.entries_removed : 0;
+    rep.error = j->rv == 0 ? "" : j->err.msg;
+    if (!a->closing)
+        agent__send_reply(a, COULER__MSG_TYPE__MSG_CACHE_ADMIN_REPLY, j->rid,
+                          &rep.base);
+    a->jobs--;
+    cl_free(j);
+    agent__steps_closed(a);
+}
+
+static void start_prune(agent *a, uint64_t rid, int64_t older_than_ms)
+{
+    prune_job *j = cl_calloc(1, sizeof(*j));
+    if (j == NULL) {
+        Couler__CacheAdminReply rep = COULER__CACHE_ADMIN_REPLY__INIT;
+        rep.error = "out of memory";
+        agent__send_reply(a, COULER__MSG_TYPE__MSG_CACHE_ADMIN_REPLY, rid,
+                          &rep.base);
+        return;
+    }
+    j->a = a;
+    j->rid = rid;
+    j->older_than_ms = older_than_ms;
+    cl_errmsg_clear(&j->err);
+    j->work.data = j;
+    a->jobs++;
+    int rv = uv_queue_work(a->loop, &j->work, prune_work, prune_after);
+    if (rv != 0) {
+        j->rv = CL_EUV;
+        cl_errmsg_set(&j->err, "cache prune: cannot queue work: %s",
+                      uv_strerror(rv));
+        prune_after(&j->work, 0);
+    }
+}
+
 static void on_admin(agent *a, uint64_t rid, const Couler__CacheRequest *q)
 {
     Couler__CacheAdminReply rep = COULER__CACHE_ADMIN_REPLY__INIT;
@@ -348,15 +411,10 @@ static void on_admin(agent *a, uint64_t rid, const Couler__CacheRequest *q)
             cache_store_remove(st, &key, &err) == 0)
             rep.count = 1;
         break;
-    case COULER__CACHE_REQUEST__OP__OP_PRUNE: {
-        cache_gc_report gr;
-        memset(&gr, 0, sizeof(gr));
-        if (cache_store_prune(st, q->older_than_ms, &gr, &err) == 0)
-            rep.count = (uint32_t)gr.entries_removed;
-        else
-            snprintf(errbuf, sizeof(errbuf), "%s", err.msg);
-        break;
-    }
+    case COULER__CACHE_REQUEST__OP__OP_PRUNE:
+        /* On the thread pool: reclaiming blob space compacts. */
+        start_prune(a, rid, q->older_than_ms);
+        return;
     default:
         snprintf(errbuf, sizeof(errbuf), "unknown cache operation");
         break;

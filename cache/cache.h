@@ -352,7 +352,9 @@ int cache_store_prune(cache_store *s, int64_t older_than_ms,
 
 /* cache_store_gc - remove entries past their own max_age, artifacts no
  * entry references and chunks no manifest lists, each once older than the
- * orphan grace; and idle files of the hand-over area. */
+ * orphan grace; and idle files of the hand-over area. Then the space of
+ * removed chunks in RocksDB's blob files is reclaimed (a compaction: run it
+ * off an event loop). */
 int cache_store_gc(cache_store *s, cache_gc_report *rep, cl_errmsg *err);
 
 /* cache_store_evict - when the store holds more than its capacity: gc,
@@ -469,8 +471,8 @@ typedef struct cache_xfer_store {
     /* sender side */
     int (*read_manifest)(void *data, const cache_digest *artifact,
                          uint8_t **buf, size_t *len);
-    /* CL_ECORRUPT (and the chunk removed) when it fails the store's
-     * checksum, or with `verify` its digest as well */
+    /* unchecked (the receiver checks); with `verify`, CL_ECORRUPT (and
+     * the chunk removed) when it fails its digest */
     int (*read_chunk)(void *data, const cache_digest *chunk, bool verify,
                       uint8_t **buf, size_t *len);
     /* receiver side */
@@ -526,16 +528,32 @@ enum cache_xfer_state {
     CACHE_XFER_FAILED,   /* see cache_xfer_recv_error */
 };
 
+typedef struct cache_xfer_recv cache_xfer_recv;
+
+/* Checking chunks off the receiver's thread. Without it the receiver hashes
+ * and writes each chunk inside cache_xfer_recv_on_msg, one at a time. With
+ * it, the receiver hands each reply's chunk to `start` and keeps its credit
+ * slot until cache_xfer_recv_chunk_checked brings the outcome back, so that
+ * a thread pool hashes and writes several chunks at once (the digest, not
+ * the network, bounds a fetch on one thread). */
+typedef struct cache_xfer_offload {
+    void *data;
+    /* Check `buf` against `chunk` and write it, off this thread (the job's
+     * body is cache_xfer_check_write); `buf` is cl_malloc'd and becomes the
+     * job's, even when starting fails. 0 once started. */
+    int (*start)(void *data, cache_xfer_recv *r, const cache_digest *chunk,
+                 uint8_t *buf, size_t len);
+} cache_xfer_offload;
+
 typedef struct cache_xfer_recv_opts {
     uint64_t xfer_id;     /* echoed in replies; unique per receiver */
-    uint32_t credit;      /* chunks in flight at most: 8 */
+    uint32_t credit;      /* chunks in flight or being checked: 8 */
     int64_t timeout_ms;   /* re-request after this long: 2000 */
     uint32_t max_retries; /* per request, then FAILED/CL_ETIMEDOUT: 5 */
+    cache_xfer_offload offload; /* start == NULL: check inline */
 } cache_xfer_recv_opts;
 
 void cache_xfer_recv_opts_init(cache_xfer_recv_opts *o);
-
-typedef struct cache_xfer_recv cache_xfer_recv;
 
 typedef struct cache_xfer_recv_stats {
     uint64_t chunks_total;   /* distinct chunks of the artifact */
@@ -586,5 +604,20 @@ int cache_xfer_recv_error(const cache_xfer_recv *r, cl_errmsg *why);
 
 void cache_xfer_recv_get_stats(const cache_xfer_recv *r,
                                cache_xfer_recv_stats *out);
+
+/* cache_xfer_check_write - an offloaded chunk's job: CL_ECORRUPT when `buf`
+ * does not hash to `chunk`, else what the store's write_chunk returns. Safe
+ * on any thread when the store is (cache_store_xfer_store's is). */
+int cache_xfer_check_write(const cache_xfer_store *st, const cache_digest *chunk,
+                           const uint8_t *buf, size_t len);
+
+/* cache_xfer_recv_chunk_checked - the outcome `rv` of an offloaded check,
+ * on the receiver's thread: done, asked again (CL_ECORRUPT), or FAILED (a
+ * store error, returned). An outcome after the receiver ended is only
+ * counted off. The receiver must outlive the checks it started: its owner
+ * counts them, and frees it only once each has reported or been dropped
+ * with the receiver (then nothing is reported). */
+int cache_xfer_recv_chunk_checked(cache_xfer_recv *r, const cache_digest *chunk,
+                                  int rv, int64_t now);
 
 #endif

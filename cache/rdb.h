@@ -89,6 +89,14 @@ int cache__rdb_write(cache__rdb *db, cache__rdb_batch *b,
 /* cache__rdb_flush - write the memtable of `cf` to disk and wait. */
 int cache__rdb_flush(cache__rdb *db, enum cache__cf cf, cl_errmsg *err);
 
+/* cache__rdb_reclaim_blobs - give back the space of removed values in the
+ * blob files of `cf`: a manual compaction with RocksDB's blob garbage
+ * collection on for its duration (the live values of the oldest quarter of
+ * the blob files are moved, files left with nothing live are deleted).
+ * Garbage collection stays off otherwise, so that ordinary compactions after
+ * a large write do not copy the blobs just written. */
+int cache__rdb_reclaim_blobs(cache__rdb *db, enum cache__cf cf, cl_errmsg *err);
+
 /* Iterators over the keys that start with `prefix` (plen may be 0), in key
  * order. key/value pointers are valid until the next move or free. */
 typedef struct cache__rdb_iter cache__rdb_iter;

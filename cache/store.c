@@ -453,7 +453,8 @@ int cache_batch_commit(cache_batch *b, cl_errmsg *err)
         goto out_nolock;
     /* Only the last operation on a key matters (as in the WriteBatch); the
      * accounting needs each key once. */
-    qsort(b->ops, b->n, sizeof(*b->ops), cmp_op);
+    if (b->n > 1)
+        qsort(b->ops, b->n, sizeof(*b->ops), cmp_op);
     cache__rdb_batch *wb = NULL;
     if ((rv = cache__rdb_batch_new(s->db, &wb)) != 0)
         goto out_nolock;
@@ -1036,6 +1037,16 @@ static int gc_locked(cache_store *s, int64_t now, int64_t entry_cutoff,
     return rv;
 }
 
+/* reclaim - the space of removed chunks in the blob files (outside `mu`: a
+ * compaction can take a while, and writes go on meanwhile). */
+static int reclaim(cache_store *s, cl_errmsg *err)
+{
+    int rv = cache__rdb_reclaim_blobs(s->db, CACHE__CF_CHUNKS, err);
+    if (rv != 0)
+        cl_errmsg_wrap(err, "reclaiming blob space");
+    return rv;
+}
+
 static int gc_run(cache_store *s, int64_t entry_cutoff, cache_gc_report *rep,
                   const char *what, cl_errmsg *err)
 {
@@ -1055,6 +1066,8 @@ static int gc_run(cache_store *s, int64_t entry_cutoff, cache_gc_report *rep,
     rep->bytes_after = cache__total(s);
     pthread_mutex_unlock(&s->mu);
     scan_free(&sc);
+    if (rv == 0)
+        rv = reclaim(s, err);
     if (rv != 0)
         cl_errmsg_wrap(err, "cache: %s", what);
     return rv;
@@ -1106,7 +1119,8 @@ int cache_store_evict(cache_store *s, cache_gc_report *rep, cl_errmsg *err)
     int64_t now = cache__now(s);
     if ((rv = gc_locked(s, now, INT64_MIN, &sc, true, rep, err)) != 0)
         goto out;
-    qsort(sc.v, sc.n, sizeof(*sc.v), cmp_victim);
+    if (sc.n > 1) /* none: sc.v is NULL, which qsort must not get */
+        qsort(sc.v, sc.n, sizeof(*sc.v), cmp_victim);
     cache__rdb_batch *wb = NULL;
     if ((rv = cache__rdb_batch_new(s->db, &wb)) != 0)
         goto out;
@@ -1145,6 +1159,8 @@ out:
     rep->bytes_after = cache__total(s);
     pthread_mutex_unlock(&s->mu);
     scan_free(&sc);
+    /* No reclaim here: eviction runs inline after a commit, and blob files
+     * left with nothing live go with ordinary compactions anyway. */
     if (rv != 0)
         cl_errmsg_wrap(err, "cache: evict");
     return rv;

@@ -17,7 +17,7 @@
 /* Requests are small; a request larger than this is malformed. */
 #define MAX_REQUEST 4096
 
-enum { W_PENDING = 0, W_INFLIGHT, W_DONE };
+enum { W_PENDING = 0, W_INFLIGHT, W_CHECKING, W_DONE };
 
 struct want {
     uint8_t d[CL_DIGEST_SIZE];
@@ -42,6 +42,7 @@ struct cache_xfer_recv {
     size_t next;      /* first never-requested want */
     size_t *inflight; /* indices into w, `credit` slots */
     uint32_t ninflight;
+    uint32_t checking; /* offloaded checks not reported yet */
     size_t ndone;
     int64_t man_sent_at;
     uint32_t man_tries;
@@ -311,7 +312,7 @@ static int commit(cache_xfer_recv *r)
 /* pump - fill the credit window with new requests. */
 static void pump(cache_xfer_recv *r, int64_t now)
 {
-    while (r->ninflight < r->o.credit && r->next < r->nw) {
+    while (r->ninflight + r->checking < r->o.credit && r->next < r->nw) {
         struct want *w = &r->w[r->next];
         if (w->state == W_PENDING) {
             w->state = W_INFLIGHT;
@@ -440,7 +441,59 @@ static int on_manifest(cache_xfer_recv *r,
     return 0;
 }
 
-static int on_chunk(cache_xfer_recv *r, const Couler__Cache__ChunkData *cd,
+/* chunk_outcome - what a checked chunk (w) comes to: rv 0 written,
+ * CL_ECORRUPT asked again (with `verify`), else the receiver fails. */
+static int chunk_outcome(cache_xfer_recv *r, struct want *w, int rv,
+                         int64_t now)
+{
+    size_t idx = (size_t)(w - r->w);
+    if (rv == CL_ECORRUPT) {
+        char hex[CL_DIGEST_HEX_SIZE];
+        r->stats.corrupt++;
+        if (++w->tries > r->o.max_retries)
+            return fail(r, CL_ECORRUPT,
+                        "chunk %s failed its digest check %u times",
+                        cl_hex(w->d, CL_DIGEST_SIZE, hex), w->tries);
+        r->stats.retries++;
+        if (w->state != W_INFLIGHT) {
+            /* A late corrupt copy of a chunk not yet asked for: ask again
+             * only when a slot is free (pump comes to it later). A chunk
+             * that was being checked has just given its slot back. */
+            if (w->state != W_CHECKING &&
+                r->ninflight + r->checking >= r->o.credit)
+                return 0;
+            w->state = W_INFLIGHT;
+            r->inflight[r->ninflight++] = idx;
+        }
+        (void)send_get_chunk(r, w, now);
+        return 0;
+    }
+    if (rv != 0)
+        return fail(r, rv, "writing a chunk to the local store: %s",
+                    cl_strerror(rv));
+    if (w->state == W_INFLIGHT)
+        drop_inflight(r, idx);
+    w->state = W_DONE;
+    r->ndone++;
+    r->stats.chunks_fetched++;
+    r->stats.bytes_fetched += w->size;
+    if (r->ndone == r->nw)
+        return commit(r);
+    pump(r, now);
+    return 0;
+}
+
+int cache_xfer_check_write(const cache_xfer_store *st, const cache_digest *chunk,
+                           const uint8_t *buf, size_t len)
+{
+    uint8_t got[CL_DIGEST_SIZE];
+    cl_digest(buf, len, got);
+    if (memcmp(got, chunk->b, CL_DIGEST_SIZE) != 0)
+        return CL_ECORRUPT;
+    return st->write_chunk(st->data, chunk, buf, len);
+}
+
+static int on_chunk(cache_xfer_recv *r, Couler__Cache__ChunkData *cd,
                     int64_t now)
 {
     if (r->state != CACHE_XFER_CHUNKS) {
@@ -454,52 +507,50 @@ static int on_chunk(cache_xfer_recv *r, const Couler__Cache__ChunkData *cd,
         r->stats.stray++;
         return 0;
     }
-    if (w->state == W_DONE) {
+    if (w->state == W_DONE || w->state == W_CHECKING) {
         r->stats.duplicates++;
-        return 0;
-    }
-    uint8_t got[CL_DIGEST_SIZE];
-    bool ok = cd->data.len == w->size;
-    if (ok) {
-        cl_digest(cd->data.data, cd->data.len, got);
-        ok = memcmp(got, w->d, CL_DIGEST_SIZE) == 0;
-    }
-    size_t idx = (size_t)(w - r->w);
-    if (!ok) {
-        char hex[CL_DIGEST_HEX_SIZE];
-        r->stats.corrupt++;
-        if (++w->tries > r->o.max_retries)
-            return fail(r, CL_ECORRUPT,
-                        "chunk %s failed its digest check %u times",
-                        cl_hex(w->d, CL_DIGEST_SIZE, hex), w->tries);
-        r->stats.retries++;
-        if (w->state != W_INFLIGHT) {
-            /* A late corrupt copy of a chunk not in flight: ask again only
-             * when a slot is free; pump will not revisit it. */
-            if (r->ninflight >= r->o.credit)
-                return 0;
-            w->state = W_INFLIGHT;
-            r->inflight[r->ninflight++] = idx;
-        }
-        (void)send_get_chunk(r, w, now);
         return 0;
     }
     cache_digest c;
     memcpy(c.b, w->d, CL_DIGEST_SIZE);
-    int rv = r->st.write_chunk(r->st.data, &c, cd->data.data, cd->data.len);
-    if (rv != 0)
-        return fail(r, rv, "writing a chunk to the local store: %s",
-                    cl_strerror(rv));
+    if (cd->data.len != w->size)
+        return chunk_outcome(r, w, CL_ECORRUPT, now);
+    if (r->o.offload.start == NULL)
+        return chunk_outcome(
+            r, w, cache_xfer_check_write(&r->st, &c, cd->data.data,
+                                         cd->data.len),
+            now);
+    /* The decoded reply's buffer goes to the job as it is. */
+    uint8_t *buf = cd->data.data;
+    size_t len = cd->data.len;
+    cd->data.data = NULL;
+    cd->data.len = 0;
     if (w->state == W_INFLIGHT)
-        drop_inflight(r, idx);
-    w->state = W_DONE;
-    r->ndone++;
-    r->stats.chunks_fetched++;
-    r->stats.bytes_fetched += cd->data.len;
-    if (r->ndone == r->nw)
-        return commit(r);
-    pump(r, now);
+        drop_inflight(r, (size_t)(w - r->w));
+    w->state = W_CHECKING;
+    r->checking++;
+    int rv = r->o.offload.start(r->o.offload.data, r, &c, buf, len);
+    if (rv != 0) {
+        r->checking--;
+        w->state = W_PENDING;
+        return fail(r, rv, "cannot check a chunk: %s", cl_strerror(rv));
+    }
     return 0;
+}
+
+int cache_xfer_recv_chunk_checked(cache_xfer_recv *r, const cache_digest *chunk,
+                                  int rv, int64_t now)
+{
+    if (r->checking > 0)
+        r->checking--;
+    if (r->state != CACHE_XFER_CHUNKS)
+        return 0;
+    struct want key;
+    memcpy(key.d, chunk->b, CL_DIGEST_SIZE);
+    struct want *w = bsearch(&key, r->w, r->nw, sizeof(*r->w), cmp_want);
+    if (w == NULL || w->state != W_CHECKING)
+        return 0;
+    return chunk_outcome(r, w, rv, now);
 }
 
 int cache_xfer_recv_on_msg(cache_xfer_recv *r, const uint8_t *msg, size_t len,

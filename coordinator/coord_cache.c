@@ -720,7 +720,8 @@ static void admin_finish(coord *c, admin_job *a)
         }
     }
     cl_buf out = CL_BUF_INIT;
-    qsort(a->entries, a->nentries, sizeof(*a->entries), entry_cmp);
+    if (a->nentries > 1) /* none: entries is NULL, which qsort must not get */
+        qsort(a->entries, a->nentries, sizeof(*a->entries), entry_cmp);
     switch (a->op) {
     case COULER__CACHE_REQUEST__OP__OP_LS:
         cl_buf_printf(&out, "%-16s %-12s %-20s %5s %9s %9s %s\n", "KEY",

@@ -2610,7 +2610,8 @@ static void sort_chunks(coord *c, const char *uid, Couler__LogsReply *r)
         o[i].order = a ? a->order : 0;
         o[i].idx = i;
     }
-    qsort(o, r->n_chunks, sizeof(*o), chunk_cmp);
+    if (r->n_chunks > 1)
+        qsort(o, r->n_chunks, sizeof(*o), chunk_cmp);
     for (size_t i = 0; i < r->n_chunks; i++)
         r->chunks[i] = o[i].ch;
     cl_free(o);

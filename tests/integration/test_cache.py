@@ -151,6 +151,26 @@ class TestCache(ClusterTest):
         self.assertEqual(pods(st)["t"]["outputs"]["result"],
                          "t sees script v2 edit")
 
+    def test_z_prune_removes_what_went_unused(self):
+        """Last: `cache prune` empties the caches of entries unused for
+        the given time, on every agent, and the agents keep serving."""
+        wf = WF.replace("TOKEN", "prune").replace("VERSION", "v1")
+        self.run_wf(wf)
+        self.assertIn("agent-", self.c.cli("cache", "ls").stdout)
+        p = self.c.cli("cache", "prune", "--older-than", "1h")
+        kept = self.c.cli("cache", "ls").stdout
+        self.assertIn("agent-", kept, "entries used just now were pruned")
+        time.sleep(1.1)
+        p = self.c.cli("cache", "prune", "--older-than", "1s")
+        self.assertRegex(p.stdout, r"[1-9]\d* entr")
+        ls = self.c.cli("cache", "ls").stdout
+        self.assertNotIn("agent-", ls, ls)
+        # Pruned: the same workflow computes its steps again.
+        _, again = self.run_wf(wf)
+        self.assertFalse(any(hits(again).values()), hits(again))
+        for a in self.c.agents:
+            self.assertTrue(a.alive())
+
     def test_same_step_at_once_is_computed_once(self):
         marks = os.path.join(self.c.shared, "marks-once")
         path = self.write("slow.yaml", SLOW.replace("MARKS", marks)

@@ -153,17 +153,52 @@ static int teardown(void **state)
     return 0;
 }
 
+/* An offloaded chunk check, run when drive chooses (out of order). */
+struct job {
+    cache_digest c;
+    uint8_t *buf;
+    size_t len;
+};
+
 struct run {
     cache_xfer_recv *r;
     cache_xfer_sender snd;
     struct net net;
     int64_t now;
     int steps;
+    /* offload */
+    cache_xfer_store sb;
+    struct job jobs[64];
+    int njobs, max_jobs, jobs_started;
+    bool hold_jobs; /* run none until the receiver has ended */
 };
 
-static void run_init_for(struct run *x, struct fixture *f,
-                         const cache_digest *art, uint64_t id, uint32_t credit,
-                         uint64_t seed)
+static int offload_start(void *data, cache_xfer_recv *r, const cache_digest *c,
+                         uint8_t *buf, size_t len)
+{
+    struct run *x = data;
+    (void)r;
+    assert_true(x->njobs < 64);
+    x->jobs[x->njobs++] = (struct job){*c, buf, len};
+    x->jobs_started++;
+    if (x->njobs > x->max_jobs)
+        x->max_jobs = x->njobs;
+    return 0;
+}
+
+/* run_job - check and write job i, then report it to the receiver. */
+static void run_job(struct run *x, int i)
+{
+    struct job j = x->jobs[i];
+    x->jobs[i] = x->jobs[--x->njobs];
+    int rv = cache_xfer_check_write(&x->sb, &j.c, j.buf, j.len);
+    cl_free(j.buf);
+    (void)cache_xfer_recv_chunk_checked(x->r, &j.c, rv, x->now);
+}
+
+static void run_init_offload(struct run *x, struct fixture *f,
+                             const cache_digest *art, uint64_t id,
+                             uint32_t credit, uint64_t seed, bool offload)
 {
     memset(x, 0, sizeof(*x));
     cl_rng_seed(&x->net.rng, seed);
@@ -174,13 +209,25 @@ static void run_init_for(struct run *x, struct fixture *f,
     cache_xfer_transport ts = {&x->net, to_receiver};
     cache_xfer_transport tr = {&x->net, to_sender};
     cache_xfer_sender_init(&x->snd, &sa, &ts);
+    x->sb = sb;
     cache_xfer_recv_opts o;
     cache_xfer_recv_opts_init(&o);
     o.xfer_id = id;
     o.credit = credit;
     o.timeout_ms = 500;
     o.max_retries = 8;
+    if (offload) {
+        o.offload.data = x;
+        o.offload.start = offload_start;
+    }
     assert_int_equal(cache_xfer_recv_new(art, &o, &sb, &tr, &x->r), 0);
+}
+
+static void run_init_for(struct run *x, struct fixture *f,
+                         const cache_digest *art, uint64_t id, uint32_t credit,
+                         uint64_t seed)
+{
+    run_init_offload(x, f, art, id, credit, seed, false);
 }
 
 static void run_init(struct run *x, struct fixture *f, uint64_t id,
@@ -199,6 +246,14 @@ static void drive(struct run *x)
         if (st == CACHE_XFER_DONE || st == CACHE_XFER_FAILED)
             return;
         struct net *n = &x->net;
+        if (x->njobs > 0 && !x->hold_jobs &&
+            (n->n == 0 || cl_rng_below(&n->rng, 2) == 0)) {
+            x->now += 1;
+            run_job(x, (int)cl_rng_below(&n->rng, (uint64_t)x->njobs));
+            continue;
+        }
+        if (n->n == 0 && x->hold_jobs && x->njobs > 0)
+            return; /* waiting for held checks only */
         if (n->n == 0) {
             int64_t t = cache_xfer_recv_next_timer(x->r);
             assert_true(t != INT64_MAX);
@@ -226,6 +281,8 @@ static void drive(struct run *x)
 
 static void run_free(struct run *x)
 {
+    while (x->njobs > 0) /* outcomes after the end are only counted off */
+        run_job(x, 0);
     cache_xfer_recv_free(x->r);
     net_free(&x->net);
 }
@@ -326,6 +383,70 @@ static void test_corrupt_reply(void **state)
     assert_int_equal(st.chunks_fetched, 10);
     assert_int_equal(x.now, 2 * (11 + 3)); /* no timeout was needed */
     assert_fetched(f);
+    run_free(&x);
+}
+
+/* Chunks checked off the receiver's thread, finishing in any order, on a
+ * network that drops, duplicates, reorders and corrupts: the transfer ends
+ * whole, and checks in progress count against the credit. */
+static void test_offload(void **state)
+{
+    struct fixture *f = *state;
+    struct run x;
+    run_init_offload(&x, f, &f->art.digest, 20, 3, 4242, true);
+    x.net.drop = 0.2;
+    x.net.dup = 0.2;
+    x.net.reorder = true;
+    x.net.corrupt_chunks = 3;
+    drive(&x);
+    cl_errmsg why;
+    cl_errmsg_clear(&why);
+    if (cache_xfer_recv_error(x.r, &why) != 0)
+        fail_msg("failed: %s", why.msg);
+    cache_xfer_recv_stats st;
+    cache_xfer_recv_get_stats(x.r, &st);
+    assert_int_equal(st.chunks_fetched, 10);
+    assert_true(st.corrupt >= 1);
+    assert_true(x.jobs_started >= 10);
+    assert_true(x.max_jobs >= 2); /* checks overlapped */
+    assert_true(x.max_jobs <= 3);
+    assert_true(st.max_in_flight <= 3);
+    assert_int_equal(x.njobs, 0);
+    assert_fetched(f);
+    run_free(&x);
+}
+
+/* A check that fails to write (a full disk) ends the receiver while other
+ * checks still run: their outcomes change nothing and send nothing. Checks
+ * in progress hold the credit, and no timer runs for them. */
+static void test_offload_end_with_checks_running(void **state)
+{
+    struct fixture *f = *state;
+    struct run x;
+    run_init_offload(&x, f, &f->art.digest, 21, 4, 99, true);
+    x.hold_jobs = true;
+    drive(&x);
+    assert_int_equal(cache_xfer_recv_state(x.r), CACHE_XFER_CHUNKS);
+    assert_int_equal(x.njobs, 4); /* the whole credit */
+    assert_int_equal(x.net.n, 0);
+    assert_int_equal(cache_xfer_recv_next_timer(x.r), INT64_MAX);
+    struct job j = x.jobs[--x.njobs];
+    cl_free(j.buf);
+    assert_int_equal(
+        cache_xfer_recv_chunk_checked(x.r, &j.c, CL_ENOSPC, x.now),
+        CL_ENOSPC);
+    assert_int_equal(cache_xfer_recv_state(x.r), CACHE_XFER_FAILED);
+    cl_errmsg why;
+    cl_errmsg_clear(&why);
+    assert_int_equal(cache_xfer_recv_error(x.r, &why), CL_ENOSPC);
+    assert_non_null(strstr(why.msg, "writing a chunk"));
+    while (x.njobs > 0)
+        run_job(&x, x.njobs - 1);
+    assert_int_equal(x.net.n, 0);
+    assert_int_equal(cache_xfer_recv_state(x.r), CACHE_XFER_FAILED);
+    cache_xfer_recv_stats st;
+    cache_xfer_recv_get_stats(x.r, &st);
+    assert_int_equal(st.chunks_fetched, 0);
     run_free(&x);
 }
 
@@ -481,6 +602,8 @@ int main(void)
         T(test_clean),
         T(test_faults),
         T(test_corrupt_reply),
+        T(test_offload),
+        T(test_offload_end_with_checks_running),
         T(test_resume),
         T(test_unknown_and_corrupt_source),
         T(test_malformed),
