@@ -923,6 +923,16 @@ static void attempt_done(coord *c, coord_attempt *a, coord_batch *b)
         coord__gang_free(c, a->gang);
         a->gang = NULL;
     }
+    /* What it was sent and what it asked for are not needed any more (a
+     * rerun is a new attempt, made from the engine's task): a finished
+     * attempt keeps only what listings show. */
+    cl_free(a->assign);
+    a->assign = NULL;
+    a->assign_len = 0;
+    coord__req_free(a->req);
+    a->req = NULL;
+    cl_free(a->wait_reason);
+    a->wait_reason = NULL;
     a->state = COORD_ATT_DONE;
     attempt_put(b, a);
 }
