@@ -798,6 +798,47 @@ static int read_full(int fd, uint8_t *buf, size_t want, size_t *got)
     return 0;
 }
 
+/* Chunks are read IMP_BATCH at a time and hashed by up to IMP_THREADS
+ * threads (never more than the CPUs): BLAKE2b on one thread bounds an
+ * import otherwise. The file digest then takes them in order. */
+#define IMP_BATCH 8
+#define IMP_THREADS 4
+
+struct hash_batch {
+    const uint8_t *buf; /* IMP_BATCH chunks, CACHE_CHUNK_SIZE apart */
+    const size_t *lens;
+    uint8_t *out; /* a digest per chunk */
+    size_t n;
+    atomic_size_t next;
+};
+
+static void *hash_chunks(void *p)
+{
+    struct hash_batch *b = p;
+    for (size_t i; (i = atomic_fetch_add(&b->next, 1)) < b->n;)
+        cl_digest(b->buf + i * CACHE_CHUNK_SIZE, b->lens[i],
+                  b->out + i * CL_DIGEST_SIZE);
+    return NULL;
+}
+
+static void hash_batch_run(const uint8_t *buf, const size_t *lens, size_t n,
+                           uint8_t *out)
+{
+    struct hash_batch b = {.buf = buf, .lens = lens, .out = out, .n = n};
+    atomic_init(&b.next, 0);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t want = n > IMP_THREADS ? IMP_THREADS - 1 : n - 1;
+    if (cpus > 0 && want > (size_t)cpus - 1)
+        want = (size_t)cpus - 1;
+    pthread_t th[IMP_THREADS - 1];
+    size_t nth = 0;
+    while (nth < want && pthread_create(&th[nth], NULL, hash_chunks, &b) == 0)
+        nth++;
+    hash_chunks(&b);
+    for (size_t i = 0; i < nth; i++)
+        pthread_join(th[i], NULL);
+}
+
 static int imp_file(struct imp *im, int fd, struct inode *n, const char *shown,
                     cl_errmsg *err)
 {
@@ -819,22 +860,33 @@ static int imp_file(struct imp *im, int fd, struct inode *n, const char *shown,
     cl_digest_state h;
     cache__file_digest_init(&h, n->size);
     uint64_t left = n->size;
-    for (size_t i = 0; i < nchunks; i++) {
-        size_t want = left < CACHE_CHUNK_SIZE ? (size_t)left : CACHE_CHUNK_SIZE;
-        size_t got = 0;
-        if (read_full(fd, im->buf, want, &got) != 0)
-            return sys_err(err, "read", shown);
-        if (got != want) {
-            cl_errmsg_set(err, "'%s' changed while it was imported", shown);
-            return CL_EIO;
+    for (size_t i = 0; i < nchunks;) {
+        size_t k = nchunks - i < IMP_BATCH ? nchunks - i : IMP_BATCH;
+        size_t lens[IMP_BATCH];
+        for (size_t j = 0; j < k; j++) {
+            size_t want =
+                left < CACHE_CHUNK_SIZE ? (size_t)left : CACHE_CHUNK_SIZE;
+            size_t got = 0;
+            if (read_full(fd, im->buf + j * CACHE_CHUNK_SIZE, want, &got) != 0)
+                return sys_err(err, "read", shown);
+            if (got != want) {
+                cl_errmsg_set(err, "'%s' changed while it was imported",
+                              shown);
+                return CL_EIO;
+            }
+            lens[j] = got;
+            left -= got;
         }
         uint8_t *d = n->chunks + i * CL_DIGEST_SIZE;
-        cl_digest(im->buf, got, d);
-        cache__file_digest_chunk(&h, d);
-        int rv = imp_chunk(im, im->buf, got, d, err);
-        if (rv != 0)
-            return rv;
-        left -= got;
+        hash_batch_run(im->buf, lens, k, d);
+        for (size_t j = 0; j < k; j++) {
+            cache__file_digest_chunk(&h, d + j * CL_DIGEST_SIZE);
+            int rv = imp_chunk(im, im->buf + j * CACHE_CHUNK_SIZE, lens[j],
+                               d + j * CL_DIGEST_SIZE, err);
+            if (rv != 0)
+                return rv;
+        }
+        i += k;
     }
     size_t extra = 0;
     if (read_full(fd, im->buf, 1, &extra) != 0)
@@ -976,7 +1028,7 @@ int cache_store_import(cache_store *s, const char *path,
     im.now = cache__now(s);
     cache__dset_init(&im.seen);
     cache__dset_init(&im.st.set);
-    im.buf = cl_malloc(CACHE_CHUNK_SIZE);
+    im.buf = cl_malloc((size_t)IMP_BATCH * CACHE_CHUNK_SIZE);
     if (im.buf == NULL || cache__rdb_batch_new(s->db, &im.wb) != 0) {
         rv = CL_ENOMEM;
         goto out;
