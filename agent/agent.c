@@ -336,7 +336,7 @@ static void on_register_ack(agent *a, Couler__RegisterAck *ack)
             if (strcmp(ack->known[i]->attempt_id, s->attempt_id) == 0)
                 known = ack->known[i];
         if (known == NULL) {
-            if (s->state == AGENT_STEP_RUNNING)
+            if (s->state != AGENT_STEP_EXITED)
                 agent__step_cancel(a, s, "unknown to the coordinator");
             else
                 agent__step_ack(a, s); /* already recorded there */
@@ -396,7 +396,7 @@ static void on_message(cl_zsock *zs, const cl_zframes *f)
         Couler__StepCancel *c = (Couler__StepCancel *)m;
         agent_step *s;
         HASH_FIND_STR(a->steps, c->attempt_id, s);
-        if (s != NULL && s->state == AGENT_STEP_RUNNING)
+        if (s != NULL)
             agent__step_cancel(a, s, c->reason);
         break;
     }

@@ -442,6 +442,8 @@ int agent__art_prepare_inputs(agent *a, agent_step *s,
         f->next = a->art->fetches;
         a->art->fetches = f;
         s->pending_fetches++;
+        CL_INFO("step %s: fetching input artifact '%s' (%.12s) from node %s",
+                s->attempt_id, in->name, in->digest, in->host);
         cache_xfer_recv_start(f->recv, cl_now_ms());
     }
     if (s->pending_fetches > 0) {

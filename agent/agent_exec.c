@@ -535,15 +535,26 @@ static void on_deadline(uv_timer_t *t)
     uv_timer_start(&s->deadline, on_kill_timer, KILL_GRACE_MS, 0);
 }
 
+static void end_unlaunched(agent_step *s, int code);
+
 void agent__step_cancel(agent *a, agent_step *s, const char *reason)
 {
-    (void)a;
-    if (s->proc_exited || s->cancelled)
+    if (s->proc_exited || s->cancelled || s->state == AGENT_STEP_EXITED)
         return;
     s->cancelled = true;
     snprintf(s->cancel_reason, sizeof(s->cancel_reason), "%s",
              reason && reason[0] ? reason : "cancelled");
     CL_INFO("step %s: cancelling (%s)", s->attempt_id, s->cancel_reason);
+    if (s->state == AGENT_STEP_PREPARING) {
+        /* Its inputs are still being staged: the fetches stop here; a
+         * hand-over on the thread pool finishes first, and then
+         * on_inputs_ready ends the step without starting it. */
+        if (s->pending_fetches > 0)
+            agent__art_cancel_fetches(a, s);
+        if (!s->work_busy)
+            end_unlaunched(s, 128 + SIGTERM);
+        return;
+    }
     term_step(s);
     uv_timer_stop(&s->deadline);
     uv_timer_start(&s->deadline, on_kill_timer, KILL_GRACE_MS, 0);
@@ -752,19 +763,30 @@ static void launch_step(agent_step *s);
 
 /* The inputs are in place (or could not be): run the step, or report why
  * it cannot run. */
+/* end_unlaunched - a step ends before its process started (its inputs
+ * could not be staged, or it was cancelled meanwhile). */
+static void end_unlaunched(agent_step *s, int code)
+{
+    s->state = AGENT_STEP_RUNNING;
+    s->proc_exited = true;
+    s->exit_status = code;
+    finish_step(s);
+}
+
 static void on_inputs_ready(agent_step *s)
 {
     if (s->a->closing)
         return;
+    if (s->cancelled) {
+        end_unlaunched(s, 128 + SIGTERM);
+        return;
+    }
     if (s->art_status != 0) {
         char line[640];
         int n = snprintf(line, sizeof(line), "couler-agent: %s\n",
                          s->art_why);
         log_append(s, line, (size_t)n);
-        s->state = AGENT_STEP_RUNNING;
-        s->proc_exited = true;
-        s->exit_status = 127;
-        finish_step(s);
+        end_unlaunched(s, 127);
         return;
     }
     launch_step(s);
@@ -1180,9 +1202,13 @@ void agent__steps_close(agent *a)
             agent_sb_group_free(s->group);
             s->group = NULL;
         }
+        /* Fetches refer to the step: they go first (one with chunk checks
+         * on the pool is freed by its last check). */
+        if (s->pending_fetches > 0)
+            agent__art_cancel_fetches(a, s);
         if (s->open_handles > 0)
             close_step_handles(s);
-        else
+        else if (!s->work_busy) /* else its job's callback frees it */
             step_free(s);
     }
 }

@@ -252,6 +252,116 @@ class TestCacheNodeLoss(unittest.TestCase):
         self.assertFalse(reports, reports)
 
 
+BIG = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: big-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: produce, template: produce}
+    - - name: consume
+        template: consume
+        arguments:
+          artifacts:
+          - {name: data, from: "{{steps.produce.outputs.artifacts.data}}"}
+  - name: produce
+    nodeSelector: {kubernetes.io/hostname: agent-1}
+    container:
+      image: alpine
+      command: [sh, -c, "head -c 256m /dev/urandom > /tmp/data; echo TOKEN >> /tmp/data"]
+    outputs:
+      artifacts:
+      - {name: data, path: /tmp/data}
+  - name: consume
+    nodeSelector: {kubernetes.io/hostname: agent-2}
+    inputs:
+      artifacts:
+      - {name: data, path: /in/data}
+    container:
+      image: alpine
+      command: [sh, -c, "tail -c 12 /in/data"]
+"""
+
+
+class TestFetchInterrupted(unittest.TestCase):
+    """A 256 MiB input fetched between agents, interrupted by the user
+    (stop) and by a stopped agent, whichever moment it hits: the agent
+    comes through clean (no sanitizer report, a clean exit), and the next
+    run fetches what is missing and succeeds."""
+
+    def test_fetch_interrupted(self):
+        c = Cluster(agents=2, coord_args=("--cache-policy", "off"))
+        failed = True
+        try:
+            path = os.path.join(c.dir, "big.yaml")
+            with open(path, "w") as f:
+                f.write(BIG.replace("TOKEN", "interrupted"))
+            consumer = [a for a in c.agents if a.name == "agent-2"][0]
+
+            def when_produced(name):
+                deadline = time.time() + 120
+                while time.time() < deadline:
+                    st = c.get(name)
+                    p = pods(st).get("produce")
+                    if p and p["phase"] in ("Succeeded", "Failed", "Error"):
+                        return p["phase"]
+                    time.sleep(0.05)
+                raise AssertionError("produce did not end: %s" % st)
+
+            def when_fetching(name, agent):
+                deadline = time.time() + 120
+                while time.time() < deadline:
+                    for line in agent.log().splitlines():
+                        if "fetching input artifact" in line and \
+                                name in line:
+                            return
+                    time.sleep(0.02)
+                raise AssertionError("no fetch for %s: %s" %
+                                     (name, agent.log()[-3000:]))
+
+            # 1. The user stops the workflow while its input is fetched:
+            # the consumer never starts.
+            n1 = c.submit(path)
+            when_fetching(n1, consumer)
+            c.cli("stop", n1)
+            st1 = c.wait(n1, 60)
+            self.assertEqual(st1["status"]["phase"], "Failed")
+            consume = pods(st1)["consume"]
+            self.assertNotEqual(consume["phase"], "Succeeded", consume)
+            deadline = time.time() + 30
+            while "cancelling" not in consumer.log() and \
+                    time.time() < deadline:
+                time.sleep(0.1)
+            self.assertIn("cancelling", consumer.log())
+            self.assertIn("%s[1].consume) exited: Failed, Stopped" % n1,
+                          consumer.log())
+            self.assertNotIn("interrupted", c.logs(n1, "consume"))
+            self.assertTrue(consumer.alive())
+            # 2. The consuming agent is stopped while it fetches.
+            n2 = c.submit(path)
+            when_fetching(n2, consumer)
+            self.assertEqual(consumer.stop(), 0, consumer.log()[-3000:])
+            c.cli("stop", n2)
+            c.wait(n2, 60)
+            # 3. Back again: the input is fetched whole and handed over.
+            again = c.add_agent("agent-2")
+            c.wait_nodes(2)
+            n3 = c.submit(path)
+            st3 = c.wait(n3, 120)
+            self.assertEqual(st3["status"]["phase"], "Succeeded",
+                             c.logs(n3))
+            self.assertIn("interrupted", c.logs(n3, "consume"))
+            self.assertIn("fetched artifact", again.log())
+            failed = False
+        finally:
+            reports = c.close(failed=failed)
+        self.assertFalse(reports, reports)
+
+
 class TestCacheFullDisk(unittest.TestCase):
     """A node whose disk is full cannot keep the entry: it says so, and the
     step's own result stands."""
