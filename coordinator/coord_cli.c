@@ -187,6 +187,16 @@ static pod_state *pod_get(log_state *ls, const char *pod, const char *who)
     return p;
 }
 
+/* print_line - one line of a step's log as it was written: bytes after a
+ * NUL in it are shown too (printf's %s would stop there). */
+static void print_line(const char *who, const char *line, size_t len)
+{
+    if (who != NULL)
+        printf("%s: ", who);
+    fwrite(line, 1, len, stdout);
+    putchar('\n');
+}
+
 static void print_lines(const char *who, cl_buf *partial, const uint8_t *data,
                         size_t len, bool prefix)
 {
@@ -196,10 +206,7 @@ static void print_lines(const char *who, cl_buf *partial, const uint8_t *data,
     while (start && (nl = memchr(start, '\n', partial->len -
                                                   (size_t)(start -
                                                            partial->data)))) {
-        if (prefix)
-            printf("%s: %.*s\n", who, (int)(nl - start), start);
-        else
-            printf("%.*s\n", (int)(nl - start), start);
+        print_line(prefix ? who : NULL, start, (size_t)(nl - start));
         start = nl + 1;
     }
     if (start) {
@@ -259,8 +266,8 @@ static int do_logs(cli *c, const char *name, const char *step, bool follow,
     }
     for (size_t i = 0; i < ls.npods; i++) {
         if (ls.pods[i].partial.len > 0)
-            printf("%s%s%s\n", prefix ? ls.pods[i].who : "",
-                   prefix ? ": " : "", ls.pods[i].partial.data);
+            print_line(prefix ? ls.pods[i].who : NULL, ls.pods[i].partial.data,
+                       ls.pods[i].partial.len);
         cl_buf_free(&ls.pods[i].partial);
         free(ls.pods[i].pod);
         free(ls.pods[i].who);

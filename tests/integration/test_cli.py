@@ -51,6 +51,20 @@ spec:
 """
 
 
+NUL = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: nul-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container:
+      image: alpine
+      command: [sh, -c, "printf 'before\\\\000after\\\\n'"]
+"""
+
+
 class TestCli(ClusterTest):
     agents = 1
 
@@ -93,6 +107,12 @@ class TestCli(ClusterTest):
                          ["%s: line %d" % (name, i) for i in (1, 2, 3)])
         # -f returned because the workflow ended.
         self.assertEqual(self.c.get(name)["status"]["phase"], "Succeeded")
+
+    def test_logs_keep_bytes_after_a_nul(self):
+        name = self.c.submit(self.write("nul.yaml", NUL))
+        self.c.wait(name, 60)
+        out = self.c.cli("logs", name).stdout
+        self.assertIn("before\x00after", out)
 
     def test_retry_keeps_what_succeeded(self):
         p = self.c.cli("submit", self.path, "--wait", check=False)
