@@ -798,11 +798,12 @@ static int read_full(int fd, uint8_t *buf, size_t want, size_t *got)
     return 0;
 }
 
-/* Chunks are read IMP_BATCH at a time and hashed by up to IMP_THREADS
+/* Chunks are read IMP_BATCH at a time and hashed by up to TEAM_MAX
  * threads (never more than the CPUs): BLAKE2b on one thread bounds an
- * import otherwise. The file digest then takes them in order. */
+ * import otherwise. The file digest then takes them in order. Exports and
+ * hand-over files are written by such a team too (write_node). */
 #define IMP_BATCH 8
-#define IMP_THREADS 4
+#define TEAM_MAX 4
 
 struct hash_batch {
     const uint8_t *buf; /* IMP_BATCH chunks, CACHE_CHUNK_SIZE apart */
@@ -821,22 +822,36 @@ static void *hash_chunks(void *p)
     return NULL;
 }
 
+/* run_team - fn(arg) on this thread and on up to `helpers` more, never more
+ * threads than CPUs (counted once); returns when every one is done. */
+static void run_team(void *(*fn)(void *), void *arg, size_t helpers)
+{
+    static atomic_long cpus;
+    long n = atomic_load_explicit(&cpus, memory_order_relaxed);
+    if (n == 0) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 1)
+            n = 1;
+        atomic_store_explicit(&cpus, n, memory_order_relaxed);
+    }
+    if (helpers > (size_t)n - 1)
+        helpers = (size_t)n - 1;
+    pthread_t th[TEAM_MAX - 1];
+    size_t nth = 0;
+    while (nth < helpers && nth < TEAM_MAX - 1 &&
+           pthread_create(&th[nth], NULL, fn, arg) == 0)
+        nth++;
+    fn(arg);
+    for (size_t i = 0; i < nth; i++)
+        pthread_join(th[i], NULL);
+}
+
 static void hash_batch_run(const uint8_t *buf, const size_t *lens, size_t n,
                            uint8_t *out)
 {
     struct hash_batch b = {.buf = buf, .lens = lens, .out = out, .n = n};
     atomic_init(&b.next, 0);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t want = n > IMP_THREADS ? IMP_THREADS - 1 : n - 1;
-    if (cpus > 0 && want > (size_t)cpus - 1)
-        want = (size_t)cpus - 1;
-    pthread_t th[IMP_THREADS - 1];
-    size_t nth = 0;
-    while (nth < want && pthread_create(&th[nth], NULL, hash_chunks, &b) == 0)
-        nth++;
-    hash_chunks(&b);
-    for (size_t i = 0; i < nth; i++)
-        pthread_join(th[i], NULL);
+    run_team(hash_chunks, &b, n - 1);
 }
 
 static int imp_file(struct imp *im, int fd, struct inode *n, const char *shown,
@@ -1141,8 +1156,6 @@ static int write_all(int fd, const void *buf, size_t len)
  * chunk, checks it against its digest and writes it at its offset. The
  * digest check (BLAKE2b, about 700 MB/s on one thread) bounds an export or
  * a first hand-over otherwise. */
-#define WRITE_THREADS 4
-
 struct node_writer {
     cache_store *s;
     const Couler__Cache__Node *n;
@@ -1167,14 +1180,11 @@ static void *write_chunks(void *p)
         size_t want = n->size - off < CACHE_CHUNK_SIZE
                           ? (size_t)(n->size - off)
                           : CACHE_CHUNK_SIZE;
+        /* Chunk counts match sizes: manifests are checked when decoded. */
         cl_errmsg e;
         cl_errmsg_clear(&e);
         cache__rdb_val v;
-        int rv = off < n->size ? read_chunk(w->s, n->chunks[i].data, want, &v,
-                                            &e)
-                               : CL_ECORRUPT;
-        if (rv == CL_ECORRUPT && off >= n->size)
-            cl_errmsg_set(&e, "more chunks than the file's size");
+        int rv = read_chunk(w->s, n->chunks[i].data, want, &v, &e);
         if (rv == 0) {
             if (pwrite_all(w->fd, v.data, v.len, (off_t)off) != 0)
                 rv = sys_err(&e, "write", w->name);
@@ -1209,19 +1219,7 @@ static int write_node(cache_store *s, const Couler__Cache__Node *n, int dirfd,
     pthread_mutex_init(&w.mu, NULL);
     cl_errmsg_clear(&w.err);
     /* Helpers only for files of several chunks; this thread works too. */
-    pthread_t th[WRITE_THREADS - 1];
-    size_t nth = 0;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t want = n->n_chunks / 2;
-    if (want > WRITE_THREADS - 1)
-        want = WRITE_THREADS - 1;
-    if (cpus > 0 && want > (size_t)cpus - 1)
-        want = (size_t)cpus - 1;
-    while (nth < want && pthread_create(&th[nth], NULL, write_chunks, &w) == 0)
-        nth++;
-    write_chunks(&w);
-    for (size_t i = 0; i < nth; i++)
-        pthread_join(th[i], NULL);
+    run_team(write_chunks, &w, n->n_chunks / 2);
     pthread_mutex_destroy(&w.mu);
     int rv = w.rv;
     if (rv != 0 && err != NULL)
